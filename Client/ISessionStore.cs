@@ -1,0 +1,46 @@
+namespace SessionGrains;
+
+/// <summary>
+/// The session store as a frontend sees it. Tokens are checked for shape before any grain is called: a
+/// junk token costs no activation and no storage read. All methods throw <see cref="ArgumentException"/>
+/// on invalid arguments (user ids, timeouts, sizes) and change nothing when they do.
+/// </summary>
+public interface ISessionStore
+{
+    /// <summary>Creates a session for <paramref name="userId"/> and registers it in the user's index before returning.</summary>
+    /// <exception cref="SessionLimitExceededException">The user is at the limit and the policy is <see cref="SessionLimitPolicy.RejectNew"/>.</exception>
+    Task<CreatedSession> CreateAsync(string userId, SessionCreateOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Returns the live session for <paramref name="token"/> and slides its idle timeout; null when there is none.</summary>
+    Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Applies <paramref name="change"/>; null when there is no live session.</summary>
+    /// <exception cref="SessionVersionConflictException"><paramref name="expectedVersion"/> is not the session's version.</exception>
+    Task<SessionInfo?> UpdateAsync(string? token, SessionUpdate change, long? expectedVersion = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Issues a new token for the same session (after login or a privilege change). The old token stops
+    /// working at once, or after <paramref name="gracePeriod"/> for requests already in flight. Null when
+    /// there is no live session.
+    /// </summary>
+    Task<CreatedSession?> RotateAsync(string? token, TimeSpan gracePeriod = default, CancellationToken cancellationToken = default);
+
+    /// <summary>Ends the session (logout) and removes it from the user's index. False when there was none.</summary>
+    Task<bool> DeleteAsync(string? token, CancellationToken cancellationToken = default);
+
+    /// <summary>Ends one of the user's sessions by its public id ("sign out that device"). False when the user has no such session.</summary>
+    Task<bool> RevokeAsync(string userId, string? sessionId, CancellationToken cancellationToken = default);
+
+    /// <summary>One page of the user's live sessions, oldest first (<paramref name="limit"/> 1..1000).</summary>
+    Task<SessionPage> ListByUserAsync(string userId, int limit = 100, string? cursor = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Ends all the user's sessions except <paramref name="exceptSessionId"/> ("sign out everywhere"); returns how many ended.</summary>
+    Task<int> DeleteAllForUserAsync(string userId, string? exceptSessionId = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Live sessions in the whole store, from counters kept by the grains (no key scan).</summary>
+    /// <remarks>Sessions that expired but whose cleanup has not run yet are still counted (minutes at most).</remarks>
+    Task<long> CountAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Live sessions of one user.</summary>
+    Task<int> CountForUserAsync(string userId, CancellationToken cancellationToken = default);
+}

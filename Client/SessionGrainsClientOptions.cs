@@ -1,0 +1,20 @@
+namespace SessionGrains;
+
+/// <summary>How a frontend reaches the silo cluster. Bound from the <c>SessionStore</c> configuration section.</summary>
+public sealed class SessionGrainsClientOptions
+{
+    /// <summary>
+    /// StackExchange.Redis configuration string of the cluster's membership table. Null: connect to a silo
+    /// on this machine (localhost clustering, <see cref="GatewayPort"/>). A secret: never logged.
+    /// </summary>
+    public string? Redis { get; set; }
+
+    /// <summary>Orleans cluster id; must match the silos'. Default <c>sessiongrains</c>.</summary>
+    public string ClusterId { get; set; } = "sessiongrains";
+
+    /// <summary>Orleans service id; must match the silos'. Default <c>sessiongrains</c>.</summary>
+    public string ServiceId { get; set; } = "sessiongrains";
+
+    /// <summary>Gateway port of the local silo, used without <see cref="Redis"/>. Default 30000.</summary>
+    public int GatewayPort { get; set; } = 30000;
+}

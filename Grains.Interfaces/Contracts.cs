@@ -1,0 +1,152 @@
+using System.Collections.Immutable;
+using System.Text.Json.Serialization;
+
+namespace SessionGrains;
+
+/// <summary>Where a request came from: recorded at creation and on each validation.</summary>
+[GenerateSerializer, Immutable, Alias("sessiongrains.client-info")]
+public sealed record class ClientInfo(
+    [property: Id(0)] string? IpAddress,
+    [property: Id(1)] string? UserAgent);
+
+/// <summary>What happens when a user already has the maximum number of live sessions.</summary>
+public enum SessionLimitPolicy
+{
+    /// <summary>End the user's oldest session to make room for the new one.</summary>
+    EvictOldest = 0,
+
+    /// <summary>Refuse the new session (<see cref="SessionLimitExceededException"/>, HTTP 409).</summary>
+    RejectNew = 1,
+}
+
+/// <summary>Why a session ended; carried to the user index and to logs.</summary>
+public enum SessionEndReason
+{
+    /// <summary>Logout with the token.</summary>
+    Deleted = 0,
+
+    /// <summary>Ended by its public id ("sign out that device").</summary>
+    Revoked = 1,
+
+    /// <summary>Ended by "sign out everywhere".</summary>
+    RevokedAll = 2,
+
+    /// <summary>Made room under the per-user limit.</summary>
+    Evicted = 3,
+
+    /// <summary>Idle timeout or absolute lifetime passed.</summary>
+    Expired = 4,
+}
+
+/// <summary>A live session as the store reports it. Never carries the token.</summary>
+[GenerateSerializer, Immutable, Alias("sessiongrains.session-info")]
+public sealed record class SessionInfo(
+    [property: Id(0)] string SessionId,
+    [property: Id(1)] string UserId,
+    [property: Id(2)] string? Role,
+    [property: Id(3)] DateTimeOffset CreatedAt,
+    [property: Id(4)] DateTimeOffset LastAccessedAt,
+    [property: Id(5)] TimeSpan IdleTimeout,
+    [property: Id(6)] DateTimeOffset AbsoluteExpiresAt,
+    [property: Id(7)] ClientInfo? CreatedFrom,
+    [property: Id(8)] ClientInfo? LastSeenFrom,
+    [property: Id(9)] ImmutableDictionary<string, string> Metadata,
+    [property: Id(10)] long Version,
+    [property: Id(11)] ReadOnlyMemory<byte> Payload)
+{
+    /// <summary>When the session ends unless used again: the earlier of idle expiry and absolute expiry.</summary>
+    [JsonIgnore]
+    public DateTimeOffset ExpiresAt => SessionExpiry.ExpiresAt(LastAccessedAt, IdleTimeout, AbsoluteExpiresAt);
+}
+
+/// <summary>One entry of a user's session list ("your devices"), served by the user index without touching the session.</summary>
+/// <remarks><see cref="LastAccessedAt"/> and <see cref="LastSeenFrom"/> lag the session by at most the
+/// lazy-write interval (a tenth of the idle timeout by default).</remarks>
+[GenerateSerializer, Immutable, Alias("sessiongrains.session-summary")]
+public sealed record class SessionSummary(
+    [property: Id(0)] string SessionId,
+    [property: Id(1)] string? Role,
+    [property: Id(2)] DateTimeOffset CreatedAt,
+    [property: Id(3)] DateTimeOffset LastAccessedAt,
+    [property: Id(4)] TimeSpan IdleTimeout,
+    [property: Id(5)] DateTimeOffset AbsoluteExpiresAt,
+    [property: Id(6)] ClientInfo? CreatedFrom,
+    [property: Id(7)] ClientInfo? LastSeenFrom)
+{
+    /// <summary>When the session ends unless used again.</summary>
+    [JsonIgnore]
+    public DateTimeOffset ExpiresAt => SessionExpiry.ExpiresAt(LastAccessedAt, IdleTimeout, AbsoluteExpiresAt);
+
+    /// <summary>The summary of a session.</summary>
+    public static SessionSummary From(SessionInfo session) => new(
+        session.SessionId, session.Role, session.CreatedAt, session.LastAccessedAt, session.IdleTimeout,
+        session.AbsoluteExpiresAt, session.CreatedFrom, session.LastSeenFrom);
+}
+
+/// <summary>One page of a user's live sessions, oldest first.</summary>
+/// <param name="Sessions">The sessions of this page.</param>
+/// <param name="Next">Cursor for the next page, or null when this is the last page.</param>
+[GenerateSerializer, Immutable, Alias("sessiongrains.session-page")]
+public sealed record class SessionPage(
+    [property: Id(0)] ImmutableArray<SessionSummary> Sessions,
+    [property: Id(1)] string? Next);
+
+/// <summary>What a caller may choose when creating a session; anything left null takes the store's default.</summary>
+[GenerateSerializer, Immutable, Alias("sessiongrains.session-create-options")]
+public sealed record class SessionCreateOptions
+{
+    /// <summary>The user's role, stored with the session.</summary>
+    [Id(0)] public string? Role { get; init; }
+
+    /// <summary>String metadata (counted against the metadata size limit, 64 KiB by default).</summary>
+    [Id(1)] public ImmutableDictionary<string, string>? Metadata { get; init; }
+
+    /// <summary>Sliding idle timeout; null takes the configured default (30 minutes).</summary>
+    [Id(2)] public TimeSpan? IdleTimeout { get; init; }
+
+    /// <summary>Absolute lifetime from creation; null takes the configured default (12 hours).</summary>
+    [Id(3)] public TimeSpan? AbsoluteTimeout { get; init; }
+
+    /// <summary>IP address and User-Agent of the client creating the session.</summary>
+    [Id(4)] public ClientInfo? Client { get; init; }
+
+    /// <summary>Opaque bytes kept with the session (the ASP.NET Core adapters keep their data here).</summary>
+    [Id(5)] public ReadOnlyMemory<byte> Payload { get; init; }
+
+    /// <summary>Overrides the configured per-user session limit for this create.</summary>
+    [Id(6)] public int? MaxSessionsPerUser { get; init; }
+
+    /// <summary>Overrides the configured limit policy for this create.</summary>
+    [Id(7)] public SessionLimitPolicy? LimitPolicy { get; init; }
+}
+
+/// <summary>A change to a session. Metadata entries with a null value are removed; null members leave things as they are.</summary>
+[GenerateSerializer, Immutable, Alias("sessiongrains.session-update")]
+public sealed record class SessionUpdate
+{
+    /// <summary>Metadata to set (non-null values) or remove (null values).</summary>
+    [Id(0)] public ImmutableDictionary<string, string?>? Metadata { get; init; }
+
+    /// <summary>A new role, or null to keep the current one.</summary>
+    [Id(1)] public string? Role { get; init; }
+
+    /// <summary>A new payload, or null to keep the current one (an empty array clears it).</summary>
+    [Id(2)] public byte[]? Payload { get; init; }
+}
+
+/// <summary>A new session: the token (hand it to the client, never store or log it) and the session.</summary>
+public sealed record class CreatedSession(SessionToken Token, SessionInfo Session);
+
+/// <summary>The single definition of when a session ends.</summary>
+public static class SessionExpiry
+{
+    /// <summary>The earlier of idle expiry (last access plus idle timeout) and absolute expiry.</summary>
+    public static DateTimeOffset ExpiresAt(DateTimeOffset lastAccessedAt, TimeSpan idleTimeout, DateTimeOffset absoluteExpiresAt)
+    {
+        var idleExpiresAt = lastAccessedAt + idleTimeout;
+        return idleExpiresAt < absoluteExpiresAt ? idleExpiresAt : absoluteExpiresAt;
+    }
+
+    /// <summary>A session is expired from the instant its expiry is reached (to the tick).</summary>
+    public static bool IsExpired(DateTimeOffset now, DateTimeOffset expiresAt) => now >= expiresAt;
+}

@@ -1,0 +1,41 @@
+namespace SessionGrains;
+
+/// <summary>The per-user session limit refused a new session (policy <see cref="SessionLimitPolicy.RejectNew"/>).</summary>
+public sealed class SessionLimitExceededException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public SessionLimitExceededException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionLimitExceededException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionLimitExceededException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+/// <summary>An update named an expected version that is no longer the session's version.</summary>
+public sealed class SessionVersionConflictException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public SessionVersionConflictException(long expectedVersion, long actualVersion)
+        : base($"The session is at version {actualVersion}, not the expected version {expectedVersion}.")
+    {
+        ExpectedVersion = expectedVersion;
+        ActualVersion = actualVersion;
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionVersionConflictException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionVersionConflictException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionVersionConflictException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>The version the caller expected.</summary>
+    public long ExpectedVersion { get; }
+
+    /// <summary>The session's current version.</summary>
+    public long ActualVersion { get; }
+}

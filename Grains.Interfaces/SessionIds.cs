@@ -1,0 +1,33 @@
+namespace SessionGrains;
+
+/// <summary>Rules for the identifiers the store accepts, checked before any grain is called.</summary>
+public static class SessionIds
+{
+    /// <summary>Longest user id accepted, in characters.</summary>
+    public const int MaxUserIdLength = 256;
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> unless <paramref name="userId"/> is a usable user id:
+    /// not empty or whitespace, at most <see cref="MaxUserIdLength"/> characters, no control characters.
+    /// </summary>
+    public static void ValidateUserId(string? userId, string paramName = "userId")
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(userId, paramName);
+        if (userId.Length > MaxUserIdLength)
+        {
+            throw new ArgumentException($"The user id is longer than {MaxUserIdLength} characters.", paramName);
+        }
+
+        foreach (var c in userId)
+        {
+            if (char.IsControl(c))
+            {
+                throw new ArgumentException("The user id contains control characters.", paramName);
+            }
+        }
+    }
+
+    /// <summary>The first 8 characters of a public session id: how log lines name a session.</summary>
+    public static string ForLog(string? sessionId) =>
+        sessionId is { Length: > 8 } ? sessionId[..8] : sessionId ?? "-";
+}

@@ -1,0 +1,177 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace SessionGrains;
+
+/// <summary>
+/// One session. Validations are answered from memory; expiry rules live in <c>SessionGrain.Expiry.cs</c>.
+/// </summary>
+[GrainType("sessiongrains.session")]
+internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
+{
+    private readonly IPersistentState<SessionState> _state;
+    private readonly SessionGrainsOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<SessionGrain> _logger;
+
+    // The live session, including a last-access time newer than the stored one (see PersistAccessIfDueAsync).
+    private SessionInfo? _session;
+
+    public SessionGrain(
+        [PersistentState("session", StorageNames.Sessions)] IPersistentState<SessionState> state,
+        IOptions<SessionGrainsOptions> options,
+        ILogger<SessionGrain> logger)
+    {
+        _state = state;
+        _options = options.Value;
+        _time = _options.TimeProvider;
+        _logger = logger;
+    }
+
+    private string SessionId => this.GetPrimaryKeyString();
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _session = _state.State.Session;
+        return Task.CompletedTask;
+    }
+
+    public async Task<SessionInfo?> ValidateAsync(ClientInfo? client)
+    {
+        var now = _time.GetUtcNow();
+        if (_session is null)
+        {
+            return await ForwardDuringGraceAsync(client, now);
+        }
+
+        if (SessionExpiry.IsExpired(now, _session.ExpiresAt))
+        {
+            await ExpireAsync();
+            return null;
+        }
+
+        _session = _session with { LastAccessedAt = now, LastSeenFrom = client ?? _session.LastSeenFrom };
+        await PersistAccessIfDueAsync(now);
+        return _session;
+    }
+
+    public Task<SessionInfo?> PeekAsync() => Task.FromResult(LiveSession(_time.GetUtcNow()));
+
+    public async Task<SessionUpdateResult> UpdateAsync(SessionUpdate change, long? expectedVersion)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var now = _time.GetUtcNow();
+        if (_session is null || SessionExpiry.IsExpired(now, _session.ExpiresAt))
+        {
+            if (_session is not null)
+            {
+                await ExpireAsync();
+            }
+
+            return new SessionUpdateResult(null, null);
+        }
+
+        if (expectedVersion is { } expected && expected != _session.Version)
+        {
+            return new SessionUpdateResult(null, _session.Version);
+        }
+
+        var updated = SessionRules.Apply(_session, change, _options, now);
+        await WriteAsync(updated);
+        return new SessionUpdateResult(updated, null);
+    }
+
+    public async Task<bool> InitializeAsync(SessionInfo session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        if (LiveSession(_time.GetUtcNow()) is not null || _state.State.RotatedTo is not null)
+        {
+            return false;
+        }
+
+        _state.State.RotatedTo = null;
+        await WriteAsync(session);
+        await ArmExpiryReminderAsync(session.ExpiresAt);
+        Log.Created(_logger, SessionIds.ForLog(SessionId), session.IdleTimeout, session.AbsoluteExpiresAt);
+        return true;
+    }
+
+    public async Task<bool> EndAsync(SessionEndReason reason)
+    {
+        var wasLive = LiveSession(_time.GetUtcNow()) is not null;
+        await ClearAsync();
+        Log.Ended(_logger, SessionIds.ForLog(SessionId), reason);
+        return wasLive;
+    }
+
+    public async Task<SessionInfo?> HandOverAsync(string newSessionId, TimeSpan gracePeriod)
+    {
+        var now = _time.GetUtcNow();
+        var live = LiveSession(now);
+        if (live is null)
+        {
+            return null;
+        }
+
+        var carried = live with { SessionId = newSessionId, LastAccessedAt = now };
+        if (SessionRules.GracePeriod(gracePeriod, _options) > TimeSpan.Zero)
+        {
+            // Keep a forwarding marker so requests already in flight with the old token still succeed.
+            _session = null;
+            _state.State = new SessionState { RotatedTo = newSessionId, RotationGraceEndsAt = now + gracePeriod };
+            await _state.WriteStateAsync();
+            await ArmExpiryReminderAsync(_state.State.RotationGraceEndsAt);
+        }
+        else
+        {
+            await ClearAsync();
+        }
+
+        Log.Rotated(_logger, SessionIds.ForLog(SessionId), SessionIds.ForLog(newSessionId), gracePeriod);
+        return carried;
+    }
+
+    private SessionInfo? LiveSession(DateTimeOffset now) =>
+        _session is { } s && !SessionExpiry.IsExpired(now, s.ExpiresAt) ? s : null;
+
+    private async Task<SessionInfo?> ForwardDuringGraceAsync(ClientInfo? client, DateTimeOffset now)
+    {
+        if (_state.State.RotatedTo is not { } successor)
+        {
+            return null;
+        }
+
+        if (now >= _state.State.RotationGraceEndsAt)
+        {
+            await ClearAsync();
+            return null;
+        }
+
+        return await GrainFactory.GetGrain<ISessionGrain>(successor).ValidateAsync(client);
+    }
+
+    private async Task WriteAsync(SessionInfo session)
+    {
+        _state.State.Session = session;
+        await _state.WriteStateAsync();
+        _session = session;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1001, LogLevel.Debug, "Session {Session} created, idle timeout {IdleTimeout}, absolute expiry {AbsoluteExpiresAt:O}.")]
+        public static partial void Created(ILogger logger, string session, TimeSpan idleTimeout, DateTimeOffset absoluteExpiresAt);
+
+        [LoggerMessage(1002, LogLevel.Debug, "Session {Session} ended: {Reason}.")]
+        public static partial void Ended(ILogger logger, string session, SessionEndReason reason);
+
+        [LoggerMessage(1003, LogLevel.Debug, "Session {Session} rotated to {Successor}, grace {GracePeriod}.")]
+        public static partial void Rotated(ILogger logger, string session, string successor, TimeSpan gracePeriod);
+
+        [LoggerMessage(1004, LogLevel.Debug, "Session {Session} expired and was cleaned up.")]
+        public static partial void Expired(ILogger logger, string session);
+
+        [LoggerMessage(1005, LogLevel.Warning, "Session {Session} could not write its last access time on deactivation.")]
+        public static partial void DeactivationWriteFailed(ILogger logger, Exception exception, string session);
+    }
+}

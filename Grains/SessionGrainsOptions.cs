@@ -1,0 +1,111 @@
+using Microsoft.Extensions.Options;
+
+namespace SessionGrains;
+
+/// <summary>
+/// Settings of the session and user-index grains. Bound from the <c>SessionStore</c> configuration section
+/// by the silo host (environment: <c>SessionStore__DefaultIdleTimeout=00:30:00</c>, ...).
+/// </summary>
+public sealed class SessionGrainsOptions
+{
+    /// <summary>Configuration section the silo binds.</summary>
+    public const string SectionName = "SessionStore";
+
+    /// <summary>Sliding idle timeout of a session created without one. Default 30 minutes.</summary>
+    public TimeSpan DefaultIdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Absolute lifetime of a session created without one. Default 12 hours.</summary>
+    public TimeSpan DefaultAbsoluteTimeout { get; set; } = TimeSpan.FromHours(12);
+
+    /// <summary>Longest absolute lifetime a caller may ask for. Default 400 days.</summary>
+    public TimeSpan MaxAbsoluteTimeout { get; set; } = TimeSpan.FromDays(400);
+
+    /// <summary>Live sessions one user may have. Default 100.</summary>
+    public int MaxSessionsPerUser { get; set; } = 100;
+
+    /// <summary>What a create does when the user is at the limit. Default <see cref="SessionLimitPolicy.EvictOldest"/>.</summary>
+    public SessionLimitPolicy LimitPolicy { get; set; } = SessionLimitPolicy.EvictOldest;
+
+    /// <summary>Largest role + metadata + payload of one session, in bytes (UTF-8 for strings). Default 64 KiB.</summary>
+    public int MaxSessionDataBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// The sliding last-access time is written to storage only when this fraction of the idle timeout has
+    /// passed since the last write. A silo crash can therefore shorten a session's idle window by at most
+    /// this fraction. Default 0.1.
+    /// </summary>
+    public double LastAccessWriteFraction { get; set; } = 0.1;
+
+    /// <summary>Longest grace window a rotation may keep the old token working. Default 5 minutes.</summary>
+    public TimeSpan MaxRotationGracePeriod { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Session grains unused this long are deactivated, so silo memory follows the active set. Default 2 minutes.</summary>
+    public TimeSpan IdleSessionDeactivation { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// Stored session keys expire this long after the session's absolute expiry (the storage backstop), so
+    /// no session data outlives its lifetime even with no silo running. Default 5 minutes.
+    /// </summary>
+    public TimeSpan StorageExpiryMargin { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// StackExchange.Redis configuration string for grain storage and reminders, e.g.
+    /// <c>127.0.0.1:6379,password=...</c>. Null: in-memory storage and reminders (the embedded default).
+    /// A secret: never logged.
+    /// </summary>
+    public string? Redis { get; set; }
+
+    /// <summary>The clock the grains read. Replace only in tests.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+}
+
+/// <summary>Fails start-up with a message that names the wrong setting.</summary>
+internal sealed class SessionGrainsOptionsValidator : IValidateOptions<SessionGrainsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SessionGrainsOptions options)
+    {
+        var failures = new List<string>();
+        const string S = SessionGrainsOptions.SectionName;
+        if (options.DefaultIdleTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{S}:DefaultIdleTimeout must be positive (was {options.DefaultIdleTimeout}).");
+        }
+
+        if (options.DefaultAbsoluteTimeout <= TimeSpan.Zero || options.DefaultAbsoluteTimeout > options.MaxAbsoluteTimeout)
+        {
+            failures.Add($"{S}:DefaultAbsoluteTimeout must be positive and at most {S}:MaxAbsoluteTimeout ({options.MaxAbsoluteTimeout}); was {options.DefaultAbsoluteTimeout}.");
+        }
+
+        if (options.MaxSessionsPerUser < 1)
+        {
+            failures.Add($"{S}:MaxSessionsPerUser must be at least 1 (was {options.MaxSessionsPerUser}).");
+        }
+
+        if (!Enum.IsDefined(options.LimitPolicy))
+        {
+            failures.Add($"{S}:LimitPolicy must be EvictOldest or RejectNew.");
+        }
+
+        if (options.MaxSessionDataBytes < 1024)
+        {
+            failures.Add($"{S}:MaxSessionDataBytes must be at least 1024 (was {options.MaxSessionDataBytes}).");
+        }
+
+        if (options.LastAccessWriteFraction is <= 0 or > 1)
+        {
+            failures.Add($"{S}:LastAccessWriteFraction must be in (0, 1] (was {options.LastAccessWriteFraction}).");
+        }
+
+        if (options.IdleSessionDeactivation < TimeSpan.FromSeconds(1))
+        {
+            failures.Add($"{S}:IdleSessionDeactivation must be at least one second.");
+        }
+
+        if (options.StorageExpiryMargin < TimeSpan.Zero || options.MaxRotationGracePeriod < TimeSpan.Zero)
+        {
+            failures.Add($"{S}:StorageExpiryMargin and {S}:MaxRotationGracePeriod must not be negative.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,43 @@
+namespace SessionGrains;
+
+/// <summary>State whose storage entry should expire by itself (the storage backstop).</summary>
+internal interface IExpiringState
+{
+    /// <summary>When the stored entry may be dropped, before any margin; null for "never".</summary>
+    DateTimeOffset? DiscardableAfter { get; }
+}
+
+/// <summary>What a session grain persists. Empty (all null) when there is no session.</summary>
+[GenerateSerializer, Alias("sessiongrains.session-state")]
+internal sealed class SessionState : IExpiringState
+{
+    /// <summary>The session as last written; its last-access time may lag the grain's memory (lazy write).</summary>
+    [Id(0)] public SessionInfo? Session { get; set; }
+
+    /// <summary>After a rotation with a grace window: the session id that now answers for this token.</summary>
+    [Id(1)] public string? RotatedTo { get; set; }
+
+    /// <summary>End of the rotation grace window.</summary>
+    [Id(2)] public DateTimeOffset RotationGraceEndsAt { get; set; }
+
+    public DateTimeOffset? DiscardableAfter =>
+        Session?.AbsoluteExpiresAt ?? (RotatedTo is null ? null : RotationGraceEndsAt);
+}
+
+/// <summary>What a user index persists: the user's sessions by id.</summary>
+[GenerateSerializer, Alias("sessiongrains.user-sessions-state")]
+internal sealed class UserSessionsState : IExpiringState
+{
+    [Id(0)] public Dictionary<string, SessionSummary> Sessions { get; set; } = new(StringComparer.Ordinal);
+
+    // The index may go when its last session has passed its absolute expiry.
+    public DateTimeOffset? DiscardableAfter =>
+        Sessions.Count == 0 ? null : Sessions.Values.Max(s => s.AbsoluteExpiresAt);
+}
+
+/// <summary>What a counter shard persists.</summary>
+[GenerateSerializer, Alias("sessiongrains.session-counter-state")]
+internal sealed class SessionCounterState
+{
+    [Id(0)] public long Count { get; set; }
+}

@@ -1,0 +1,296 @@
+using System.Buffers.Text;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace SessionGrains;
+
+/// <summary>
+/// One user's session index. It is the only place that creates, rotates and ends sessions, and it
+/// processes one request at a time, so the per-user limit and the list are race-free. It calls session
+/// grains; sessions never wait on it (they send one-way reports), so there is no deadlock cycle.
+/// </summary>
+[GrainType("sessiongrains.user-sessions")]
+internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
+{
+    private const int MaxPageSize = 1000;
+
+    private readonly IPersistentState<UserSessionsState> _state;
+    private readonly SessionGrainsOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<UserSessionsGrain> _logger;
+
+    // Activity reports change only "last active"; they are written with the next structural change or on deactivation.
+    private bool _activityUnsaved;
+
+    public UserSessionsGrain(
+        [PersistentState("index", StorageNames.UserIndex)] IPersistentState<UserSessionsState> state,
+        IOptions<SessionGrainsOptions> options,
+        ILogger<UserSessionsGrain> logger)
+    {
+        _state = state;
+        _options = options.Value;
+        _time = _options.TimeProvider;
+        _logger = logger;
+    }
+
+    private string UserId => this.GetPrimaryKeyString();
+
+    private Dictionary<string, SessionSummary> Sessions => _state.State.Sessions;
+
+    public async Task<SessionInfo?> CreateSessionAsync(string sessionId, SessionCreateOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var now = _time.GetUtcNow();
+        var session = SessionRules.NewSession(sessionId, UserId, options, _options, now);
+        var (limit, policy) = SessionRules.Limit(options, _options);
+
+        var removed = await PruneAsync(now);
+        if (Sessions.Count >= limit && policy == SessionLimitPolicy.RejectNew)
+        {
+            if (removed > 0)
+            {
+                await SaveAsync(-removed);
+            }
+
+            Log.LimitRejected(_logger, limit);
+            return null;
+        }
+
+        while (Sessions.Count >= limit)
+        {
+            var oldest = Sessions.Values.MinBy(s => (s.CreatedAt, s.SessionId))!;
+            await Session(oldest.SessionId).EndAsync(SessionEndReason.Evicted);
+            Sessions.Remove(oldest.SessionId);
+            removed++;
+        }
+
+        if (!await Session(sessionId).InitializeAsync(session))
+        {
+            throw new InvalidOperationException("A session with this id already exists.");
+        }
+
+        Sessions[sessionId] = SessionSummary.From(session);
+        await SaveAsync(1 - removed);
+        return session;
+    }
+
+    public async Task<bool> EndSessionAsync(string sessionId, SessionEndReason reason, bool onlyIfListed)
+    {
+        var listed = Sessions.ContainsKey(sessionId);
+        if (onlyIfListed && !listed)
+        {
+            return false;
+        }
+
+        var wasLive = await Session(sessionId).EndAsync(reason);
+        if (Sessions.Remove(sessionId))
+        {
+            await SaveAsync(-1);
+        }
+
+        return wasLive;
+    }
+
+    public async Task<SessionInfo?> RotateSessionAsync(string oldSessionId, string newSessionId, TimeSpan gracePeriod)
+    {
+        var carried = await Session(oldSessionId).HandOverAsync(newSessionId, gracePeriod);
+        var wasListed = Sessions.Remove(oldSessionId);
+        if (carried is null)
+        {
+            if (wasListed)
+            {
+                await SaveAsync(-1);
+            }
+
+            return null;
+        }
+
+        if (!await Session(newSessionId).InitializeAsync(carried))
+        {
+            throw new InvalidOperationException("A session with the new id already exists.");
+        }
+
+        Sessions[newSessionId] = SessionSummary.From(carried);
+        await SaveAsync(wasListed ? 0 : 1);
+        return carried;
+    }
+
+    public async Task<SessionPage> ListAsync(int limit, string? cursor)
+    {
+        if (limit is < 1 or > MaxPageSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(limit), $"The page size must be between 1 and {MaxPageSize}.");
+        }
+
+        var after = cursor is null ? default((DateTimeOffset, string)?) : ParseCursor(cursor);
+        await PruneAndSaveAsync();
+
+        var ordered = Sessions.Values
+            .OrderBy(s => s.CreatedAt)
+            .ThenBy(s => s.SessionId, StringComparer.Ordinal)
+            .Where(s => after is not { } a || s.CreatedAt > a.Item1 || (s.CreatedAt == a.Item1 && string.CompareOrdinal(s.SessionId, a.Item2) > 0))
+            .Take(limit + 1)
+            .ToList();
+        var page = ordered.Take(limit).ToImmutableArray();
+        var next = ordered.Count > limit ? FormatCursor(page[^1]) : null;
+        return new SessionPage(page, next);
+    }
+
+    public async Task<int> EndAllAsync(string? exceptSessionId)
+    {
+        await PruneAndSaveAsync();
+        var ending = Sessions.Keys.Where(id => id != exceptSessionId).ToList();
+        if (ending.Count == 0)
+        {
+            return 0;
+        }
+
+        var results = await Task.WhenAll(ending.Select(id => Session(id).EndAsync(SessionEndReason.RevokedAll)));
+        foreach (var id in ending)
+        {
+            Sessions.Remove(id);
+        }
+
+        await SaveAsync(-ending.Count);
+        return results.Count(wasLive => wasLive);
+    }
+
+    public async Task<int> CountAsync()
+    {
+        await PruneAndSaveAsync();
+        return Sessions.Count;
+    }
+
+    public Task ReportActivityAsync(SessionSummary session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        if (Sessions.ContainsKey(session.SessionId))
+        {
+            Sessions[session.SessionId] = session;
+            _activityUnsaved = true;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task ReportExpiredAsync(string sessionId)
+    {
+        if (Sessions.Remove(sessionId))
+        {
+            await SaveAsync(-1);
+        }
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_activityUnsaved)
+        {
+            await SaveAsync(0);
+        }
+    }
+
+    /// <summary>
+    /// Drops entries of sessions that are no longer live. The index's expiry estimate is never later than
+    /// the truth (the session reports its last access lazily), so only entries it believes expired need a
+    /// look at the session itself; they are checked all at once.
+    /// </summary>
+    private async Task<int> PruneAsync(DateTimeOffset now)
+    {
+        var suspects = Sessions.Values.Where(s => SessionExpiry.IsExpired(now, s.ExpiresAt)).ToList();
+        if (suspects.Count == 0)
+        {
+            return 0;
+        }
+
+        var current = await Task.WhenAll(suspects.Select(s => Session(s.SessionId).PeekAsync()));
+        var removed = 0;
+        for (var i = 0; i < suspects.Count; i++)
+        {
+            if (current[i] is { } live)
+            {
+                Sessions[live.SessionId] = SessionSummary.From(live);
+                _activityUnsaved = true;
+            }
+            else
+            {
+                Sessions.Remove(suspects[i].SessionId);
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    private async Task PruneAndSaveAsync()
+    {
+        var removed = await PruneAsync(_time.GetUtcNow());
+        if (removed > 0)
+        {
+            await SaveAsync(-removed);
+        }
+    }
+
+    /// <summary>Writes the index (or deletes it when empty) and passes the change in live sessions to the counter.</summary>
+    private async Task SaveAsync(int liveDelta)
+    {
+        if (Sessions.Count == 0)
+        {
+            if (_state.RecordExists)
+            {
+                await _state.ClearStateAsync();
+            }
+        }
+        else
+        {
+            await _state.WriteStateAsync();
+        }
+
+        _activityUnsaved = false;
+        if (liveDelta != 0)
+        {
+            await GrainFactory.GetGrain<ISessionCounterGrain>(CounterShard(UserId)).AddAsync(liveDelta);
+        }
+    }
+
+    private ISessionGrain Session(string sessionId) => GrainFactory.GetGrain<ISessionGrain>(sessionId);
+
+    /// <summary>A stable shard for a user id (string.GetHashCode is randomized per process).</summary>
+    internal static int CounterShard(string userId)
+    {
+        var hash = 2166136261u;
+        foreach (var c in userId)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return (int)(hash % ISessionCounterGrain.Shards);
+    }
+
+    private static string FormatCursor(SessionSummary last) =>
+        Base64Url.EncodeToString(Encoding.UTF8.GetBytes(
+            last.CreatedAt.UtcTicks.ToString(CultureInfo.InvariantCulture) + "|" + last.SessionId));
+
+    private static (DateTimeOffset, string) ParseCursor(string cursor)
+    {
+        try
+        {
+            var text = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
+            var bar = text.IndexOf('|', StringComparison.Ordinal);
+            var ticks = long.Parse(text.AsSpan(0, bar), NumberStyles.None, CultureInfo.InvariantCulture);
+            return (new DateTimeOffset(ticks, TimeSpan.Zero), text[(bar + 1)..]);
+        }
+        catch (Exception exception) when (exception is FormatException or ArgumentException or OverflowException)
+        {
+            throw new ArgumentException("The cursor is not one this store returned.", nameof(cursor), exception);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(2001, LogLevel.Information, "A new session was refused: the user is at the limit of {Limit} sessions.")]
+        public static partial void LimitRejected(ILogger logger, int limit);
+    }
+}

@@ -1,0 +1,66 @@
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace SessionGrains.Silo;
+
+/// <summary>
+/// Turns exceptions into JSON problem bodies with the right status: bad input is a 4xx with a message the
+/// caller can act on; anything else is a 500 that names no internals (no stack trace, no message).
+/// </summary>
+internal sealed partial class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
+    {
+        var (status, title, detail) = exception switch
+        {
+            BadHttpRequestException bad => (bad.StatusCode, "Bad request",
+                bad.StatusCode == StatusCodes.Status413PayloadTooLarge ? "The request body is too large." : "The request could not be read (malformed JSON or parameters)."),
+            SessionLimitExceededException limit => (StatusCodes.Status409Conflict, "Session limit reached", limit.Message),
+            SessionVersionConflictException conflict => (StatusCodes.Status409Conflict, "Version conflict", conflict.Message),
+            ArgumentException argument => (StatusCodes.Status400BadRequest, "Invalid request", StripParameter(argument)),
+            _ => (StatusCodes.Status500InternalServerError, "Internal error", "The request failed; see the silo log."),
+        };
+
+        if (status >= 500)
+        {
+            Log.Unhandled(logger, exception, http.Request.Method, http.Request.Path);
+        }
+
+        http.Response.StatusCode = status;
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = http,
+            Exception = null, // never let the exception's text or stack into the body
+            ProblemDetails = { Status = status, Title = title, Detail = detail },
+        });
+    }
+
+    // ArgumentException.Message appends " (Parameter 'x')"; the API names fields in the message itself.
+    private static string StripParameter(ArgumentException exception) =>
+        exception.ParamName is { } name ? exception.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : exception.Message;
+
+    private static partial class Log
+    {
+        [LoggerMessage(3001, LogLevel.Error, "Request {Method} {Path} failed.")]
+        public static partial void Unhandled(ILogger logger, Exception exception, string method, PathString path);
+    }
+}
+
+/// <summary>Rejects bodies over the configured size early, also on servers without Kestrel's limit (the test host).</summary>
+internal static class RequestSizeLimit
+{
+    public static IApplicationBuilder UseRequestSizeLimit(this IApplicationBuilder app, long maxBytes) => app.Use(async (http, next) =>
+    {
+        if (http.Request.ContentLength > maxBytes)
+        {
+            throw new BadHttpRequestException("Request body too large.", StatusCodes.Status413PayloadTooLarge);
+        }
+
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
+        {
+            feature.MaxRequestBodySize = maxBytes;
+        }
+
+        await next(http);
+    });
+}

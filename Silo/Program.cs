@@ -1,0 +1,25 @@
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+using SessionGrains.Silo;
+
+// The standalone silo: `dotnet run --project Silo` with no configuration runs the embedded default
+// (localhost clustering, in-memory storage); SessionStore__Redis switches everything to Redis.
+var builder = WebApplication.CreateBuilder(args);
+builder.AddSessionGrainsSilo();
+builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
+builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // bad JSON reaches the problem handler
+builder.Services.AddHealthChecks().AddCheck<StoreHealthCheck>("store");
+
+var app = builder.Build();
+var host = app.Services.GetRequiredService<IOptions<SiloHostOptions>>().Value;
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseRequestSizeLimit(host.MaxRequestBodyBytes);
+app.UseApiKey(host.ApiKey);
+app.MapHealthChecks("/health");
+app.MapSessionApi();
+app.Run();
+
+/// <summary>The silo's entry point (public for the tests' WebApplicationFactory).</summary>
+public partial class Program;

@@ -1,0 +1,86 @@
+using SessionGrains;
+using SessionGrains.Silo;
+
+namespace Microsoft.AspNetCore.Builder;
+
+/// <summary>
+/// The JSON HTTP API over <see cref="ISessionStore"/>. The token travels only in the
+/// <c>X-Session-Token</c> header, never in a URL. The end user's address and browser may be passed by a
+/// calling backend in <c>X-Client-IP</c> / <c>X-Client-User-Agent</c>; otherwise the caller's own are used.
+/// </summary>
+public static class SessionApi
+{
+    /// <summary>Header that carries the session token.</summary>
+    public const string TokenHeader = "X-Session-Token";
+
+    /// <summary>Maps every route of the API.</summary>
+    public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/sessions", async (CreateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        {
+            var created = await store.CreateAsync(request.UserId!, new SessionCreateOptions
+            {
+                Role = request.Role,
+                Metadata = request.Metadata,
+                IdleTimeout = Seconds(request.IdleTimeoutSeconds, "idleTimeoutSeconds"),
+                AbsoluteTimeout = Seconds(request.AbsoluteTimeoutSeconds, "absoluteTimeoutSeconds"),
+                Client = Client(http),
+            }, ct);
+            return Results.Json(SessionResponse.From(created.Session, created.Token.Value), statusCode: StatusCodes.Status201Created);
+        });
+
+        app.MapGet("/sessions/current", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
+            Found(await store.ValidateAsync(Token(http), Client(http), ct)));
+
+        app.MapPatch("/sessions/current", async (UpdateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+            Found(await store.UpdateAsync(Token(http), new SessionUpdate { Metadata = request.Metadata, Role = request.Role }, request.ExpectedVersion, ct)));
+
+        app.MapPost("/sessions/current/rotate", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
+            await store.RotateAsync(Token(http), cancellationToken: ct) is { } rotated
+                ? Results.Json(SessionResponse.From(rotated.Session, rotated.Token.Value))
+                : NotFound());
+
+        app.MapDelete("/sessions/current", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
+            await store.DeleteAsync(Token(http), ct) ? Results.NoContent() : NotFound());
+
+        app.MapGet("/users/{userId}/sessions", async (string userId, int? limit, string? cursor, ISessionStore store, CancellationToken ct) =>
+        {
+            var page = await store.ListByUserAsync(userId, limit ?? 100, cursor, ct);
+            return Results.Json(new SessionListResponse(page.Sessions.Select(SessionSummaryResponse.From).ToList(), page.Next));
+        });
+
+        app.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, ISessionStore store, CancellationToken ct) =>
+            await store.RevokeAsync(userId, sessionId, ct) ? Results.NoContent() : NotFound());
+
+        app.MapDelete("/users/{userId}/sessions", async (string userId, string? except, ISessionStore store, CancellationToken ct) =>
+            Results.Json(new EndedResponse(await store.DeleteAllForUserAsync(userId, except, ct))));
+
+        app.MapGet("/stats", async (ISessionStore store, CancellationToken ct) =>
+            Results.Json(new StatsResponse(await store.CountAsync(ct))));
+
+        return app;
+    }
+
+    private static string Token(HttpContext http) =>
+        http.Request.Headers[TokenHeader] is [{ Length: > 0 } token]
+            ? token
+            : throw new ArgumentException($"The {TokenHeader} header is required (exactly once).", TokenHeader);
+
+    private static ClientInfo Client(HttpContext http) => new(
+        http.Request.Headers["X-Client-IP"] is [{ } ip] ? ip : http.Connection.RemoteIpAddress?.ToString(),
+        http.Request.Headers["X-Client-User-Agent"] is [{ } agent] ? agent : http.Request.Headers.UserAgent.ToString() is { Length: > 0 } ua ? ua : null);
+
+    private static TimeSpan? Seconds(double? seconds, string name) => seconds switch
+    {
+        null => null,
+        > 0 and <= 100 * 365 * 86400.0 => TimeSpan.FromSeconds(seconds.Value),
+        _ => throw new ArgumentOutOfRangeException(name, $"{name} must be a positive number of seconds."),
+    };
+
+    private static IResult Found(SessionInfo? session) =>
+        session is null ? NotFound() : Results.Json(SessionResponse.From(session));
+
+    private static IResult NotFound() =>
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Session not found",
+            detail: "There is no live session for this token or id.");
+}

@@ -1,0 +1,70 @@
+using System.Collections.Immutable;
+using System.Text.Json.Serialization;
+
+namespace SessionGrains.Silo;
+
+/// <summary>Body of <c>POST /sessions</c>.</summary>
+public sealed record class CreateSessionRequest(
+    string? UserId,
+    string? Role,
+    ImmutableDictionary<string, string>? Metadata,
+    double? IdleTimeoutSeconds,
+    double? AbsoluteTimeoutSeconds);
+
+/// <summary>Body of <c>PATCH /sessions/current</c>: metadata entries with a null value are removed.</summary>
+public sealed record class UpdateSessionRequest(
+    ImmutableDictionary<string, string?>? Metadata,
+    string? Role,
+    long? ExpectedVersion);
+
+/// <summary>Where a request came from, as the API shows it.</summary>
+public sealed record class ClientResponse(string? Ip, string? UserAgent)
+{
+    internal static ClientResponse? From(ClientInfo? client) => client is null ? null : new(client.IpAddress, client.UserAgent);
+}
+
+/// <summary>A session as the API shows it. <see cref="Token"/> is present only right after create and rotate.</summary>
+public sealed record class SessionResponse(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Token,
+    string SessionId,
+    string UserId,
+    string? Role,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset LastAccessedAt,
+    DateTimeOffset ExpiresAt,
+    DateTimeOffset AbsoluteExpiresAt,
+    double IdleTimeoutSeconds,
+    long Version,
+    ImmutableDictionary<string, string> Metadata,
+    ClientResponse? CreatedFrom,
+    ClientResponse? LastSeenFrom)
+{
+    internal static SessionResponse From(SessionInfo s, string? token = null) => new(
+        token, s.SessionId, s.UserId, s.Role, s.CreatedAt, s.LastAccessedAt, s.ExpiresAt, s.AbsoluteExpiresAt,
+        s.IdleTimeout.TotalSeconds, s.Version, s.Metadata, ClientResponse.From(s.CreatedFrom), ClientResponse.From(s.LastSeenFrom));
+}
+
+/// <summary>One entry of <c>GET /users/{userId}/sessions</c>.</summary>
+public sealed record class SessionSummaryResponse(
+    string SessionId,
+    string? Role,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset LastAccessedAt,
+    DateTimeOffset ExpiresAt,
+    ClientResponse? CreatedFrom,
+    ClientResponse? LastSeenFrom)
+{
+    internal static SessionSummaryResponse From(SessionSummary s) => new(
+        s.SessionId, s.Role, s.CreatedAt, s.LastAccessedAt, s.ExpiresAt, ClientResponse.From(s.CreatedFrom), ClientResponse.From(s.LastSeenFrom));
+}
+
+/// <summary>A page of a user's sessions; <see cref="Next"/> is the cursor of the next page, absent on the last.</summary>
+public sealed record class SessionListResponse(
+    IReadOnlyList<SessionSummaryResponse> Sessions,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Next);
+
+/// <summary>Answer of "sign out everywhere".</summary>
+public sealed record class EndedResponse(int Ended);
+
+/// <summary>Answer of <c>GET /stats</c>.</summary>
+public sealed record class StatsResponse(long ActiveSessions);

@@ -1,0 +1,77 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using SessionGrains;
+
+namespace SessionGrains.Silo;
+
+/// <summary>
+/// How the standalone silo joins its cluster and serves HTTP. Bound from the <c>SessionStore</c> section
+/// (environment variables <c>SessionStore__Redis</c>, <c>SessionStore__SiloPort</c>, ...). The HTTP address
+/// comes from the usual <c>ASPNETCORE_URLS</c> / <c>--urls</c>.
+/// </summary>
+public sealed class SiloHostOptions
+{
+    /// <summary>Redis configuration string for clustering, storage and reminders; null runs the embedded default. A secret.</summary>
+    public string? Redis { get; set; }
+
+    /// <summary>Orleans cluster id. Default <c>sessiongrains</c>.</summary>
+    public string ClusterId { get; set; } = "sessiongrains";
+
+    /// <summary>Orleans service id; also the prefix of every Redis key. Default <c>sessiongrains</c>.</summary>
+    public string ServiceId { get; set; } = "sessiongrains";
+
+    /// <summary>Silo-to-silo port. Default 11111.</summary>
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Port Orleans clients (frontends) connect to. Default 30000.</summary>
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>IP address other silos and clients use to reach this silo (with Redis clustering). Default: this host's address.</summary>
+    public string? AdvertisedAddress { get; set; }
+
+    /// <summary>When set, every HTTP route but <c>/health</c> requires it in <c>X-Api-Key</c>. A secret.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Largest HTTP request body accepted, in bytes. Default 256 KiB.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 256 * 1024;
+}
+
+internal sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SiloHostOptions options)
+    {
+        const string S = SessionGrainsOptions.SectionName;
+        var failures = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.ClusterId))
+        {
+            failures.Add($"{S}:ClusterId must not be empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.ServiceId))
+        {
+            failures.Add($"{S}:ServiceId must not be empty.");
+        }
+
+        if (options.SiloPort is < 1 or > 65535 || options.GatewayPort is < 1 or > 65535 || options.SiloPort == options.GatewayPort)
+        {
+            failures.Add($"{S}:SiloPort and {S}:GatewayPort must be distinct ports between 1 and 65535 (were {options.SiloPort} and {options.GatewayPort}).");
+        }
+
+        if (options.AdvertisedAddress is { } address && !IPAddress.TryParse(address, out _))
+        {
+            failures.Add($"{S}:AdvertisedAddress must be an IP address (was '{address}').");
+        }
+
+        if (options.ApiKey is { Length: < 16 })
+        {
+            failures.Add($"{S}:ApiKey must be at least 16 characters long.");
+        }
+
+        if (options.MaxRequestBodyBytes < 1024)
+        {
+            failures.Add($"{S}:MaxRequestBodyBytes must be at least 1024.");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using SessionGrains;
+using SessionGrains.Silo;
+
+namespace Microsoft.AspNetCore.Builder;
+
+/// <summary>Configures the standalone silo from the <c>SessionStore</c> configuration section.</summary>
+public static class SiloHosting
+{
+    /// <summary>
+    /// Adds an Orleans silo with the session grains. Without <c>SessionStore:Redis</c>: localhost
+    /// clustering, in-memory storage and reminders. With it: Redis clustering, storage and reminders.
+    /// Invalid settings fail here, before anything starts, with a message naming the setting.
+    /// </summary>
+    public static WebApplicationBuilder AddSessionGrainsSilo(this WebApplicationBuilder builder)
+    {
+        var section = builder.Configuration.GetSection(SessionGrainsOptions.SectionName);
+        var host = section.Get<SiloHostOptions>() ?? new SiloHostOptions();
+        var hostCheck = new SiloHostOptionsValidator().Validate(null, host);
+        if (hostCheck.Failed)
+        {
+            throw new OptionsValidationException(SessionGrainsOptions.SectionName, typeof(SiloHostOptions), hostCheck.Failures);
+        }
+
+        builder.Services.AddSingleton(Options.Create(host));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = host.MaxRequestBodyBytes);
+
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(cluster =>
+            {
+                cluster.ClusterId = host.ClusterId;
+                cluster.ServiceId = host.ServiceId;
+            });
+
+            if (host.Redis is { } redis)
+            {
+                var configuration = RedisConfiguration.Parse(redis, $"{SessionGrainsOptions.SectionName}:Redis");
+                silo.UseRedisClustering(o => o.ConfigurationOptions = configuration);
+                if (host.AdvertisedAddress is { } address)
+                {
+                    silo.ConfigureEndpoints(IPAddress.Parse(address), host.SiloPort, host.GatewayPort, listenOnAnyHostAddress: true);
+                }
+                else
+                {
+                    silo.ConfigureEndpoints(host.SiloPort, host.GatewayPort, listenOnAnyHostAddress: true);
+                }
+            }
+            else
+            {
+                silo.UseLocalhostClustering(host.SiloPort, host.GatewayPort, serviceId: host.ServiceId, clusterId: host.ClusterId);
+            }
+
+            silo.AddSessionGrains(options =>
+            {
+                section.Bind(options);
+                options.Redis = host.Redis;
+            });
+        });
+        builder.Services.AddSessionStore();
+        return builder;
+    }
+}
