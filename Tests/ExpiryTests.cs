@@ -1,0 +1,175 @@
+using SessionGrains.Tests.Infrastructure;
+
+namespace SessionGrains.Tests;
+
+/// <summary>Idle and absolute expiry, exact on every read; reminder cleanup; the storage TTL backstop.</summary>
+[Collection(RedisClusterCollection.Name)]
+public sealed class ExpiryTests(RedisClusterFixture fixture)
+{
+    private SessionCluster Cluster => fixture.Cluster;
+
+    private ISessionStore Store => Cluster.Store;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static string NewUser() => "user-" + Guid.NewGuid().ToString("N")[..12];
+
+    [Fact]
+    public async Task A_session_is_live_until_one_millisecond_before_its_idle_expiry_and_gone_at_it()
+    {
+        var created = await Store.CreateAsync(NewUser(), new SessionCreateOptions { IdleTimeout = TimeSpan.FromSeconds(2) }, Ct);
+
+        Cluster.Time.Advance(TimeSpan.FromSeconds(2) - TimeSpan.FromMilliseconds(1));
+        var justBefore = await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct);
+        Assert.NotNull(justBefore);
+
+        Cluster.Time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Null(await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
+    }
+
+    [Fact]
+    public async Task Sliding_keeps_a_used_session_alive_past_its_first_idle_window()
+    {
+        var created = await Store.CreateAsync(NewUser(), new SessionCreateOptions { IdleTimeout = TimeSpan.FromSeconds(10) }, Ct);
+        for (var i = 0; i < 5; i++)
+        {
+            Cluster.Time.Advance(TimeSpan.FromSeconds(6));
+            Assert.NotNull(await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
+        }
+
+        Cluster.Time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Null(await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
+    }
+
+    [Fact]
+    public async Task The_absolute_lifetime_ends_a_session_however_much_it_is_used()
+    {
+        var created = await Store.CreateAsync(NewUser(), new SessionCreateOptions
+        {
+            IdleTimeout = TimeSpan.FromSeconds(10),
+            AbsoluteTimeout = TimeSpan.FromSeconds(25),
+        }, Ct);
+
+        for (var elapsed = 0; elapsed < 24; elapsed += 8)
+        {
+            Cluster.Time.Advance(TimeSpan.FromSeconds(8));
+            Assert.NotNull(await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
+        }
+
+        Cluster.Time.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromMilliseconds(1)); // 24.999 s
+        Assert.NotNull(await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
+        Cluster.Time.Advance(TimeSpan.FromMilliseconds(1)); // 25 s
+        Assert.Null(await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
+    }
+
+    [Fact]
+    public async Task Expired_sessions_answer_not_found_to_every_operation_and_leave_the_list()
+    {
+        var user = NewUser();
+        var live = await Store.CreateAsync(user, cancellationToken: Ct);
+        var expiring = await Store.CreateAsync(user, new SessionCreateOptions { IdleTimeout = TimeSpan.FromSeconds(2) }, Ct);
+
+        Cluster.Time.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.Null(await Store.UpdateAsync(expiring.Token.Value, new SessionUpdate { Role = "x" }, cancellationToken: Ct));
+        Assert.Null(await Store.RotateAsync(expiring.Token.Value, cancellationToken: Ct));
+        Assert.False(await Store.DeleteAsync(expiring.Token.Value, Ct));
+        Assert.False(await Store.RevokeAsync(user, expiring.Session.SessionId, Ct));
+        var listed = await Store.ListByUserAsync(user, cancellationToken: Ct);
+        Assert.Equal([live.Session.SessionId], listed.Sessions.Select(s => s.SessionId));
+        Assert.Equal(1, await Store.CountForUserAsync(user, Ct));
+    }
+
+    [Fact]
+    public async Task The_index_keeps_a_session_that_slid_past_the_index_estimate()
+    {
+        var user = NewUser();
+        var created = await Store.CreateAsync(user, new SessionCreateOptions { IdleTimeout = TimeSpan.FromSeconds(100) }, Ct);
+
+        // 5 s < a tenth of the idle timeout: the slide stays in the grain's memory, the index is not told.
+        Cluster.Time.Advance(TimeSpan.FromSeconds(95));
+        Assert.NotNull(await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
+        Cluster.Time.Advance(TimeSpan.FromSeconds(10));
+
+        var listed = await Store.ListByUserAsync(user, cancellationToken: Ct);
+        Assert.Equal([created.Session.SessionId], listed.Sessions.Select(s => s.SessionId));
+    }
+
+    [Fact]
+    public async Task The_last_access_is_written_lazily_once_a_tenth_of_the_idle_timeout_has_passed()
+    {
+        var created = await Store.CreateAsync(NewUser(), new SessionCreateOptions { IdleTimeout = TimeSpan.FromSeconds(100) }, Ct);
+        var key = Cluster.SessionKey(created.Session.SessionId);
+        var stored = await Cluster.Redis!.Database.HashGetAsync(key, "data");
+
+        Cluster.Time.Advance(TimeSpan.FromSeconds(5));
+        await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct);
+        Assert.Equal(stored, await Cluster.Redis.Database.HashGetAsync(key, "data"));
+
+        Cluster.Time.Advance(TimeSpan.FromSeconds(6));
+        await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct);
+        Assert.NotEqual(stored, await Cluster.Redis.Database.HashGetAsync(key, "data"));
+    }
+
+    [Fact]
+    public async Task The_stored_session_key_carries_a_ttl_at_its_absolute_expiry_plus_the_margin()
+    {
+        var created = await Store.CreateAsync(NewUser(), new SessionCreateOptions { AbsoluteTimeout = TimeSpan.FromHours(1) }, Ct);
+
+        var ttl = await Cluster.Redis!.Database.KeyTimeToLiveAsync(Cluster.SessionKey(created.Session.SessionId));
+        var indexTtl = await Cluster.Redis.Database.KeyTimeToLiveAsync(Cluster.IndexKey(created.Session.UserId));
+
+        var expected = TimeSpan.FromHours(1) + new SessionGrainsOptions().StorageExpiryMargin;
+        Assert.NotNull(ttl);
+        Assert.InRange(ttl.Value, expected - TimeSpan.FromSeconds(30), expected);
+        Assert.NotNull(indexTtl);
+        Assert.InRange(indexTtl.Value, expected - TimeSpan.FromSeconds(30), expected);
+    }
+
+    [Fact]
+    public async Task The_expiry_reminder_removes_the_stored_keys_and_the_index_entry()
+    {
+        var user = NewUser();
+        var keep = await Store.CreateAsync(user, cancellationToken: Ct);
+        var expiring = await Store.CreateAsync(user, new SessionCreateOptions { IdleTimeout = TimeSpan.FromSeconds(2) }, Ct);
+        var sessionKey = Cluster.SessionKey(expiring.Session.SessionId);
+        Assert.True(await Cluster.Redis!.Database.KeyExistsAsync(sessionKey));
+        var countBefore = await Store.CountAsync(Ct);
+
+        // Expire the session on the grains' clock; the reminder fires on the real clock about 2 s after create.
+        Cluster.Time.Advance(TimeSpan.FromSeconds(3));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (await Cluster.Redis.Database.KeyExistsAsync(sessionKey) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200, Ct);
+        }
+
+        Assert.False(await Cluster.Redis.Database.KeyExistsAsync(sessionKey), "the reminder did not clear the stored session");
+
+        // The index learned it from the session itself (no read-time pruning needed): the stored index lost the entry.
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await Cluster.Redis.Database.HashGetAsync(Cluster.IndexKey(user), "data")).ToString().Contains(expiring.Session.SessionId, StringComparison.Ordinal)
+               && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100, Ct);
+        }
+
+        var index = (await Cluster.Redis.Database.HashGetAsync(Cluster.IndexKey(user), "data")).ToString();
+        Assert.DoesNotContain(expiring.Session.SessionId, index, StringComparison.Ordinal);
+        Assert.Contains(keep.Session.SessionId, index, StringComparison.Ordinal);
+        Assert.Equal(countBefore - 1, await Store.CountAsync(Ct));
+    }
+
+    [Fact]
+    public async Task Ending_a_session_deletes_its_key_and_an_empty_index_deletes_its_own()
+    {
+        var user = NewUser();
+        var created = await Store.CreateAsync(user, cancellationToken: Ct);
+        Assert.True(await Cluster.Redis!.Database.KeyExistsAsync(Cluster.IndexKey(user)));
+
+        await Store.DeleteAsync(created.Token.Value, Ct);
+
+        Assert.False(await Cluster.Redis.Database.KeyExistsAsync(Cluster.SessionKey(created.Session.SessionId)));
+        Assert.False(await Cluster.Redis.Database.KeyExistsAsync(Cluster.IndexKey(user)));
+    }
+}

@@ -1,0 +1,101 @@
+using Microsoft.Extensions.Time.Testing;
+using Orleans.Hosting;
+using Orleans.TestingHost;
+using StackExchange.Redis;
+
+namespace SessionGrains.Tests.Infrastructure;
+
+/// <summary>
+/// An in-process Orleans cluster running the session grains. With a <see cref="RedisServer"/> it uses the
+/// production providers (Redis grain storage and reminders); without one, the embedded default (in-memory).
+/// Membership is the test cluster's own; Redis clustering is exercised by the silo host tests.
+/// The grains read <see cref="Time"/>, a fake clock that starts at the real time and moves only when told.
+/// </summary>
+public sealed class SessionCluster : IAsyncDisposable
+{
+    private SessionCluster(InProcessTestCluster cluster, FakeTimeProvider time, string serviceId, RedisServer? redis)
+    {
+        Cluster = cluster;
+        Time = time;
+        ServiceId = serviceId;
+        Redis = redis;
+        Store = new SessionStore(cluster.Client);
+    }
+
+    public InProcessTestCluster Cluster { get; }
+
+    public FakeTimeProvider Time { get; }
+
+    public string ServiceId { get; }
+
+    public RedisServer? Redis { get; }
+
+    public ISessionStore Store { get; }
+
+    public IGrainFactory Grains => Cluster.Client;
+
+    public static async Task<SessionCluster> StartAsync(
+        RedisServer? redis, short silos = 2, Action<SessionGrainsOptions>? configure = null, string? serviceId = null)
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        serviceId ??= "test-" + Guid.NewGuid().ToString("N")[..10];
+        var builder = new InProcessTestClusterBuilder(silos);
+        builder.Options.ServiceId = serviceId;
+        builder.Options.ClusterId = serviceId;
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddSessionGrains(options =>
+            {
+                options.Redis = redis?.ConnectionString;
+                options.TimeProvider = time;
+                configure?.Invoke(options);
+            });
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return new SessionCluster(cluster, time, serviceId, redis);
+    }
+
+    /// <summary>The Redis key of a session's stored state.</summary>
+    public RedisKey SessionKey(string sessionId) =>
+        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, GrainId.Create("sessiongrains.session", sessionId));
+
+    /// <summary>The Redis key of a user index's stored state.</summary>
+    public RedisKey IndexKey(string userId) =>
+        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, GrainId.Create("sessiongrains.user-sessions", userId));
+
+    public async ValueTask DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+    }
+}
+
+/// <summary>Two silos on Redis, shared by the tests of the "redis cluster" collection.</summary>
+public sealed class RedisClusterFixture(RedisServer redis) : IAsyncLifetime
+{
+    public const int MaxSessionsPerUser = 20;
+
+    private SessionCluster? _cluster;
+
+    public SessionCluster Cluster => _cluster ?? throw new InvalidOperationException("Not started.");
+
+    public RedisServer Redis => redis;
+
+    public async ValueTask InitializeAsync() =>
+        _cluster = await SessionCluster.StartAsync(redis, 2, o => o.MaxSessionsPerUser = MaxSessionsPerUser);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixture>
+{
+    public const string Name = "redis cluster";
+}

@@ -1,0 +1,84 @@
+using SessionGrains.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace SessionGrains.Tests;
+
+/// <summary>What Redis holds: state that outlives every silo, and never a token.</summary>
+public sealed class PersistenceTests(RedisServer redis)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Sessions_and_indexes_survive_stopping_and_restarting_all_silos()
+    {
+        var user = "restart-" + Guid.NewGuid().ToString("N")[..8];
+        string serviceId;
+        List<CreatedSession> sessions = [];
+        string token;
+        await using (var first = await SessionCluster.StartAsync(redis))
+        {
+            serviceId = first.ServiceId;
+            for (var i = 0; i < 3; i++)
+            {
+                sessions.Add(await first.Store.CreateAsync(user, cancellationToken: Ct));
+            }
+
+            await first.Store.UpdateAsync(sessions[0].Token.Value, new SessionUpdate { Role = "kept" }, cancellationToken: Ct);
+            token = sessions[0].Token.Value;
+        }
+
+        await using var second = await SessionClusterWithServiceId(serviceId);
+        var reloaded = await second.Store.ValidateAsync(token, cancellationToken: Ct);
+        Assert.NotNull(reloaded);
+        Assert.Equal("kept", reloaded.Role);
+        Assert.Equal(2, reloaded.Version);
+        foreach (var session in sessions)
+        {
+            Assert.NotNull(await second.Store.ValidateAsync(session.Token.Value, cancellationToken: Ct));
+        }
+
+        var listed = await second.Store.ListByUserAsync(user, cancellationToken: Ct);
+        Assert.Equal(sessions.Select(s => s.Session.SessionId).Order(), listed.Sessions.Select(s => s.SessionId).Order());
+        Assert.Equal(3, await second.Store.CountAsync(Ct));
+    }
+
+    [Fact]
+    public async Task No_token_appears_in_any_redis_key_or_value()
+    {
+        await using var cluster = await SessionCluster.StartAsync(redis, 1);
+        var tokens = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            var created = await cluster.Store.CreateAsync("secret-" + i % 2, cancellationToken: Ct);
+            await cluster.Store.ValidateAsync(created.Token.Value, cancellationToken: Ct);
+            var rotated = await cluster.Store.RotateAsync(created.Token.Value, TimeSpan.FromSeconds(10), Ct);
+            tokens.Add(created.Token.Value);
+            tokens.Add(rotated!.Token.Value);
+        }
+
+        var dump = new List<string>();
+        await foreach (var key in redis.Server.KeysAsync(pattern: cluster.ServiceId + "*"))
+        {
+            dump.Add(key.ToString());
+            var type = await redis.Database.KeyTypeAsync(key);
+            if (type == RedisType.Hash)
+            {
+                dump.AddRange((await redis.Database.HashGetAllAsync(key)).Select(e => e.Name + "=" + e.Value));
+            }
+            else if (type == RedisType.String)
+            {
+                dump.Add(((string?)await redis.Database.StringGetAsync(key)) ?? "");
+            }
+        }
+
+        Assert.Contains(dump, entry => entry.Contains("sessiongrains.session/", StringComparison.Ordinal));
+        foreach (var token in tokens)
+        {
+            var secret = token[SessionToken.Prefix.Length..];
+            Assert.DoesNotContain(dump, entry => entry.Contains(secret, StringComparison.Ordinal));
+        }
+    }
+
+    private async Task<SessionCluster> SessionClusterWithServiceId(string serviceId) =>
+        await SessionCluster.StartAsync(redis, serviceId: serviceId);
+}
