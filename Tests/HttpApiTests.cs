@@ -1,0 +1,224 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using SessionGrains.Tests.Infrastructure;
+
+namespace SessionGrains.Tests;
+
+/// <summary>The silo's JSON HTTP API end to end, on the real host with Redis clustering, storage and reminders.</summary>
+public sealed class HttpApiTests(RedisServer redis) : IAsyncLifetime
+{
+    private SiloApiFactory _factory = null!;
+    private HttpClient _http = null!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public ValueTask InitializeAsync()
+    {
+        _factory = SiloApiFactory.Create(redis, ("SessionStore:MaxSessionsPerUser", "3"), ("SessionStore:LimitPolicy", "RejectNew"));
+        _http = _factory.CreateClient();
+        return ValueTask.CompletedTask;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _http.Dispose();
+        await _factory.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_sessions_whole_life_over_http()
+    {
+        var user = NewUser();
+        using var create = await _http.PostAsJsonAsync("/sessions", new { userId = user, role = "member", metadata = new { theme = "dark" } }, Ct);
+        Assert.Equal(HttpStatusCode.Created, create.StatusCode);
+        var created = await Json(create);
+        var token = created.GetProperty("token").GetString()!;
+        var sessionId = created.GetProperty("sessionId").GetString()!;
+        Assert.StartsWith(SessionToken.Prefix, token, StringComparison.Ordinal);
+        Assert.Equal(user, created.GetProperty("userId").GetString());
+        Assert.True(created.TryGetProperty("expiresAt", out _));
+
+        using var get = await Send(HttpMethod.Get, "/sessions/current", token);
+        Assert.Equal(HttpStatusCode.OK, get.StatusCode);
+        var body = await get.Content.ReadAsStringAsync(Ct);
+        Assert.DoesNotContain(token, body, StringComparison.Ordinal);
+        Assert.Equal("dark", (await Json(get)).GetProperty("metadata").GetProperty("theme").GetString());
+
+        using var patch = await Send(HttpMethod.Patch, "/sessions/current", token, new { metadata = new { cart = "3" }, expectedVersion = 1 });
+        Assert.Equal(HttpStatusCode.OK, patch.StatusCode);
+        Assert.Equal(2, (await Json(patch)).GetProperty("version").GetInt64());
+
+        using var stale = await Send(HttpMethod.Patch, "/sessions/current", token, new { metadata = new { cart = "4" }, expectedVersion = 1 });
+        await AssertProblem(stale, HttpStatusCode.Conflict);
+
+        using var rotate = await Send(HttpMethod.Post, "/sessions/current/rotate", token);
+        Assert.Equal(HttpStatusCode.OK, rotate.StatusCode);
+        var rotated = await Json(rotate);
+        var newToken = rotated.GetProperty("token").GetString()!;
+        Assert.NotEqual(token, newToken);
+        await AssertProblem(await Send(HttpMethod.Get, "/sessions/current", token), HttpStatusCode.NotFound);
+
+        var list = await Json(await _http.GetAsync($"/users/{user}/sessions", Ct));
+        Assert.Equal([rotated.GetProperty("sessionId").GetString()], list.GetProperty("sessions").EnumerateArray().Select(s => s.GetProperty("sessionId").GetString()));
+        Assert.DoesNotContain(sessionId, list.ToString(), StringComparison.Ordinal);
+
+        using var delete = await Send(HttpMethod.Delete, "/sessions/current", newToken);
+        Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        await AssertProblem(await Send(HttpMethod.Delete, "/sessions/current", newToken), HttpStatusCode.NotFound);
+        await AssertProblem(await Send(HttpMethod.Get, "/sessions/current", newToken), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Devices_can_be_listed_paged_revoked_one_by_one_and_all_but_one()
+    {
+        var user = NewUser();
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add((await Json(await _http.PostAsJsonAsync("/sessions", new { userId = user }, Ct))).GetProperty("sessionId").GetString()!);
+        }
+
+        var first = await Json(await _http.GetAsync($"/users/{user}/sessions?limit=2", Ct));
+        Assert.Equal(2, first.GetProperty("sessions").GetArrayLength());
+        var next = first.GetProperty("next").GetString();
+        var second = await Json(await _http.GetAsync($"/users/{user}/sessions?limit=2&cursor={next}", Ct));
+        Assert.Equal(1, second.GetProperty("sessions").GetArrayLength());
+        Assert.False(second.TryGetProperty("next", out _));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await _http.DeleteAsync($"/users/{user}/sessions/{ids[0]}", Ct)).StatusCode);
+        await AssertProblem(await _http.DeleteAsync($"/users/{user}/sessions/{ids[0]}", Ct), HttpStatusCode.NotFound);
+        await AssertProblem(await _http.DeleteAsync($"/users/{NewUser()}/sessions/{ids[1]}", Ct), HttpStatusCode.NotFound);
+
+        var ended = await Json(await _http.DeleteAsync($"/users/{user}/sessions?except={ids[2]}", Ct));
+        Assert.Equal(1, ended.GetProperty("ended").GetInt32());
+        var remaining = await Json(await _http.GetAsync($"/users/{user}/sessions", Ct));
+        Assert.Equal([ids[2]], remaining.GetProperty("sessions").EnumerateArray().Select(s => s.GetProperty("sessionId").GetString()));
+    }
+
+    [Fact]
+    public async Task The_per_user_limit_answers_409_and_stats_count_live_sessions()
+    {
+        var user = NewUser();
+        var before = (await Json(await _http.GetAsync("/stats", Ct))).GetProperty("activeSessions").GetInt64();
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(HttpStatusCode.Created, (await _http.PostAsJsonAsync("/sessions", new { userId = user }, Ct)).StatusCode);
+        }
+
+        await AssertProblem(await _http.PostAsJsonAsync("/sessions", new { userId = user }, Ct), HttpStatusCode.Conflict);
+        Assert.Equal(before + 3, (await Json(await _http.GetAsync("/stats", Ct))).GetProperty("activeSessions").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_two_second_session_answers_404_once_it_has_expired()
+    {
+        var created = await Json(await _http.PostAsJsonAsync("/sessions", new { userId = NewUser(), idleTimeoutSeconds = 2 }, Ct));
+        var token = created.GetProperty("token").GetString()!;
+        var expiresAt = created.GetProperty("expiresAt").GetDateTimeOffset();
+        Assert.Equal(HttpStatusCode.OK, (await Send(HttpMethod.Get, "/sessions/current", token)).StatusCode);
+
+        var wait = expiresAt.AddSeconds(2) - DateTimeOffset.UtcNow; // the read above slid it by its own small delay
+        await Task.Delay(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Ct);
+
+        await AssertProblem(await Send(HttpMethod.Get, "/sessions/current", token), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task Health_is_200_when_the_silo_and_redis_are_up() =>
+        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("/health", Ct)).StatusCode);
+
+    [Fact]
+    public async Task The_host_keeps_membership_sessions_and_reminders_in_redis_under_its_service_id()
+    {
+        var created = await Json(await _http.PostAsJsonAsync("/sessions", new { userId = NewUser() }, Ct));
+        var keys = new List<string>();
+        await foreach (var key in redis.Server.KeysAsync(pattern: "*" + _factory.ServiceId + "*"))
+        {
+            keys.Add(key.ToString());
+        }
+
+        Assert.Contains(keys, k => k.EndsWith("sessiongrains.session/" + created.GetProperty("sessionId").GetString(), StringComparison.Ordinal));
+        Assert.Contains(keys, k => k.Contains("sessiongrains.user-sessions/", StringComparison.Ordinal));
+        Assert.Contains(keys, k => k.Contains("members", StringComparison.OrdinalIgnoreCase) || k.Contains("membership", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains(keys, k => k.Contains("reminder", StringComparison.OrdinalIgnoreCase));
+    }
+
+    public static TheoryData<string, string> BadCreateBodies() => new()
+    {
+        { "malformed JSON", "{\"userId\": " },
+        { "not JSON", "hello" },
+        { "missing user id", "{}" },
+        { "empty user id", "{\"userId\": \"\"}" },
+        { "10 KB user id", $"{{\"userId\": \"{new string('u', 10 * 1024)}\"}}" },
+        { "negative idle timeout", "{\"userId\": \"a\", \"idleTimeoutSeconds\": -1}" },
+        { "absurd absolute timeout", "{\"userId\": \"a\", \"absoluteTimeoutSeconds\": 1e30}" },
+        { "metadata over the limit", $"{{\"userId\": \"a\", \"metadata\": {{\"m\": \"{new string('m', 70 * 1024)}\"}}}}" },
+        { "metadata of the wrong type", "{\"userId\": \"a\", \"metadata\": {\"m\": 5}}" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadCreateBodies))]
+    public async Task Bad_create_requests_get_a_400_problem(string _, string body)
+    {
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+        await AssertProblem(await _http.PostAsync("/sessions", content, Ct), HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task An_oversized_body_gets_a_413_problem()
+    {
+        using var content = new StringContent($"{{\"userId\": \"a\", \"role\": \"{new string('r', 300 * 1024)}\"}}", Encoding.UTF8, "application/json");
+        await AssertProblem(await _http.PostAsync("/sessions", content, Ct), HttpStatusCode.RequestEntityTooLarge);
+    }
+
+    [Fact]
+    public async Task A_missing_token_is_a_400_and_a_junk_token_a_404()
+    {
+        await AssertProblem(await _http.GetAsync("/sessions/current", Ct), HttpStatusCode.BadRequest);
+        foreach (var junk in new[] { "junk", "sg1_" + new string('*', 43), SessionToken.Create().SessionId, SessionToken.Create().Value })
+        {
+            await AssertProblem(await Send(HttpMethod.Get, "/sessions/current", junk), HttpStatusCode.NotFound);
+            await AssertProblem(await Send(HttpMethod.Post, "/sessions/current/rotate", junk), HttpStatusCode.NotFound);
+            await AssertProblem(await Send(HttpMethod.Delete, "/sessions/current", junk), HttpStatusCode.NotFound);
+            await AssertProblem(await Send(HttpMethod.Patch, "/sessions/current", junk, new { metadata = new { a = "b" } }), HttpStatusCode.NotFound);
+        }
+    }
+
+    [Fact]
+    public async Task Bad_list_parameters_are_400_problems()
+    {
+        await AssertProblem(await _http.GetAsync("/users/alice/sessions?limit=0", Ct), HttpStatusCode.BadRequest);
+        await AssertProblem(await _http.GetAsync("/users/alice/sessions?limit=abc", Ct), HttpStatusCode.BadRequest);
+        await AssertProblem(await _http.GetAsync("/users/alice/sessions?cursor=%21%21", Ct), HttpStatusCode.BadRequest);
+        await AssertProblem(await _http.GetAsync($"/users/{new string('u', 10 * 1024)}/sessions", Ct), HttpStatusCode.BadRequest);
+    }
+
+    private static string NewUser() => "http-" + Guid.NewGuid().ToString("N")[..10];
+
+    private async Task<HttpResponseMessage> Send(HttpMethod method, string path, string token, object? body = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        request.Headers.TryAddWithoutValidation("X-Session-Token", token);
+        if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        return await _http.SendAsync(request, Ct);
+    }
+
+    private static async Task<JsonElement> Json(HttpResponseMessage response) =>
+        JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+
+    internal static async Task AssertProblem(HttpResponseMessage response, HttpStatusCode expected)
+    {
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(expected == response.StatusCode, $"expected {(int)expected}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = JsonDocument.Parse(body).RootElement;
+        Assert.Equal((int)expected, problem.GetProperty("status").GetInt32());
+        Assert.DoesNotContain("   at ", body, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,96 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using SessionGrains.Tests.Infrastructure;
+
+namespace SessionGrains.Tests;
+
+/// <summary>The silo host with no configuration (the embedded default), with an API key, and with bad settings.</summary>
+public sealed class SiloHostTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task With_no_configuration_the_silo_serves_a_working_in_memory_store()
+    {
+        await using var factory = SiloApiFactory.Create();
+        using var http = factory.CreateClient();
+
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", Ct)).StatusCode);
+        using var create = await http.PostAsJsonAsync("/sessions", new { userId = "embedded" }, Ct);
+        Assert.Equal(HttpStatusCode.Created, create.StatusCode);
+        var token = JsonDocument.Parse(await create.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("token").GetString();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/sessions/current");
+        request.Headers.Add("X-Session-Token", token);
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(request, Ct)).StatusCode);
+        Assert.Equal(1, JsonDocument.Parse(await http.GetStringAsync("/stats", Ct)).RootElement.GetProperty("activeSessions").GetInt64());
+    }
+
+    [Fact]
+    public async Task With_an_api_key_every_route_but_health_requires_it()
+    {
+        const string Key = "0123456789abcdef-test-key";
+        await using var factory = SiloApiFactory.Create(null, ("SessionStore:ApiKey", Key));
+        using var http = factory.CreateClient();
+
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", Ct)).StatusCode);
+        await HttpApiTests.AssertProblem(await http.GetAsync("/stats", Ct), HttpStatusCode.Unauthorized);
+        await HttpApiTests.AssertProblem(await http.PostAsJsonAsync("/sessions", new { userId = "a" }, Ct), HttpStatusCode.Unauthorized);
+
+        http.DefaultRequestHeaders.Add("X-Api-Key", Key + "x");
+        await HttpApiTests.AssertProblem(await http.GetAsync("/stats", Ct), HttpStatusCode.Unauthorized);
+
+        http.DefaultRequestHeaders.Remove("X-Api-Key");
+        http.DefaultRequestHeaders.Add("X-Api-Key", Key);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/stats", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await http.PostAsJsonAsync("/sessions", new { userId = "a" }, Ct)).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("SessionStore:SiloPort", "0")]
+    [InlineData("SessionStore:GatewayPort", "70000")]
+    [InlineData("SessionStore:ClusterId", " ")]
+    [InlineData("SessionStore:AdvertisedAddress", "not-an-ip")]
+    [InlineData("SessionStore:ApiKey", "short")]
+    [InlineData("SessionStore:DefaultIdleTimeout", "-00:01:00")]
+    [InlineData("SessionStore:DefaultAbsoluteTimeout", "00:00:00")]
+    [InlineData("SessionStore:MaxSessionsPerUser", "0")]
+    [InlineData("SessionStore:MaxSessionDataBytes", "10")]
+    [InlineData("SessionStore:LastAccessWriteFraction", "2")]
+    [InlineData("SessionStore:Redis", "")]
+    public void Bad_settings_fail_at_start_up_with_a_message_naming_the_setting(string setting, string value)
+    {
+        using var factory = SiloApiFactory.Create(null, (setting, value));
+
+        var failure = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains(setting, AllMessages(failure), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bad_redis_string_is_reported_without_repeating_its_password()
+    {
+        using var factory = SiloApiFactory.Create(null, ("SessionStore:Redis", "127.0.0.1:1,password=hunter2-secret,nonsense=@@"));
+
+        var failure = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        var messages = AllMessages(failure);
+        Assert.Contains("SessionStore:Redis", messages, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2-secret", messages, StringComparison.Ordinal);
+    }
+
+    private static string AllMessages(Exception exception)
+    {
+        var messages = new List<string>();
+        for (Exception? e = exception; e is not null; e = e.InnerException)
+        {
+            messages.Add(e.Message);
+            if (e is AggregateException aggregate)
+            {
+                messages.AddRange(aggregate.InnerExceptions.Select(AllMessages));
+            }
+        }
+
+        return string.Join(" | ", messages);
+    }
+}
