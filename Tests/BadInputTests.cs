@@ -165,6 +165,6 @@ public sealed class BadInputTests(RedisClusterFixture fixture)
 
     private static async Task<int> SessionActivationsAsync(IManagementGrain management) =>
         (await management.GetSimpleGrainStatistics())
-            .Where(s => s.GrainType.Contains(nameof(SessionGrain), StringComparison.Ordinal))
+            .Where(s => s.GrainType.StartsWith(typeof(SessionGrain).FullName + ",", StringComparison.Ordinal))
             .Sum(s => s.ActivationCount);
 }

@@ -35,7 +35,11 @@ public sealed class SessionCluster : IAsyncDisposable
     public IGrainFactory Grains => Cluster.Client;
 
     public static async Task<SessionCluster> StartAsync(
-        RedisServer? redis, short silos = 2, Action<SessionGrainsOptions>? configure = null, string? serviceId = null)
+        RedisServer? redis,
+        short silos = 2,
+        Action<SessionGrainsOptions>? configure = null,
+        Action<ISiloBuilder>? configureSilo = null,
+        string? serviceId = null)
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         serviceId ??= "test-" + Guid.NewGuid().ToString("N")[..10];
@@ -50,6 +54,7 @@ public sealed class SessionCluster : IAsyncDisposable
                 options.TimeProvider = time;
                 configure?.Invoke(options);
             });
+            configureSilo?.Invoke(silo);
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
