@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Time.Testing;
 using Orleans.Hosting;
+using Orleans.Runtime;
 using Orleans.TestingHost;
 using StackExchange.Redis;
 
@@ -68,6 +69,12 @@ public sealed class SessionCluster : IAsyncDisposable
     /// <summary>The Redis key of a user index's stored state.</summary>
     public RedisKey IndexKey(string userId) =>
         SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, GrainId.Create("sessiongrains.user-sessions", userId));
+
+    /// <summary>Session grain activations across the cluster (Orleans' own statistics).</summary>
+    public async Task<int> SessionActivationsAsync() =>
+        (await Grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics())
+            .Where(s => s.GrainType.StartsWith(typeof(SessionGrain).FullName + ",", StringComparison.Ordinal))
+            .Sum(s => s.ActivationCount);
 
     public async ValueTask DisposeAsync()
     {
