@@ -15,6 +15,9 @@ public sealed class SessionGrainsClientOptions
     /// <summary>Orleans service id; must match the silos'. Default <c>sessiongrains</c>.</summary>
     public string ServiceId { get; set; } = "sessiongrains";
 
+    /// <summary>Keys that sign session tokens (see <see cref="SessionStoreOptions.TokenKeys"/>); required with <see cref="Redis"/>. A secret.</summary>
+    public string? TokenKeys { get; set; }
+
     /// <summary>Gateway port of the local silo, used without <see cref="Redis"/>. Default 30000.</summary>
     public int GatewayPort { get; set; } = 30000;
 }

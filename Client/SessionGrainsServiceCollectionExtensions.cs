@@ -1,29 +1,41 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using SessionGrains;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registers <see cref="ISessionStore"/> for frontends and host apps.</summary>
-public static class SessionGrainsServiceCollectionExtensions
+public static partial class SessionGrainsServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="ISessionStore"/> over the Orleans client or silo already in the container
     /// (a host app that calls <c>UseOrleans(silo => silo.AddSessionGrains())</c>, or a frontend that set up
-    /// its own <c>UseOrleansClient</c>).
+    /// its own <c>UseOrleansClient</c>), with its token keys validated at start-up.
     /// </summary>
-    public static IServiceCollection AddSessionStore(this IServiceCollection services)
+    public static IServiceCollection AddSessionStore(this IServiceCollection services, Action<SessionStoreOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        services.TryAddSingleton<ISessionStore>(sp => new SessionStore(sp.GetRequiredService<IGrainFactory>()));
+        var options = services.AddOptions<SessionStoreOptions>().ValidateOnStart();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionStoreOptions>, SessionStoreOptionsValidator>());
+        services.TryAddSingleton(sp => CreateTokenCodec(
+            sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<SessionStore>()));
+        services.TryAddSingleton<ISessionStore>(sp => new SessionStore(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<SessionTokenCodec>()));
         return services;
     }
 
     /// <summary>
     /// A frontend in one call: an Orleans client connected to the SessionGrains cluster (Redis clustering,
     /// or the local silo when <see cref="SessionGrainsClientOptions.Redis"/> is not set) and
-    /// <see cref="ISessionStore"/> over it.
+    /// <see cref="ISessionStore"/> over it. With Redis, token keys are required.
     /// </summary>
     public static IServiceCollection AddSessionGrainsClient(this IServiceCollection services, Action<SessionGrainsClientOptions>? configure = null)
     {
@@ -50,6 +62,27 @@ public static class SessionGrainsServiceCollectionExtensions
                 client.UseLocalhostClustering(options.GatewayPort, options.ServiceId, options.ClusterId);
             }
         });
-        return services.AddSessionStore();
+        return services.AddSessionStore(store =>
+        {
+            store.TokenKeys = options.TokenKeys;
+            store.RequireTokenKeys = options.Redis is not null;
+        });
+    }
+
+    private static SessionTokenCodec CreateTokenCodec(SessionStoreOptions options, ILogger logger)
+    {
+        if (options.TokenKeys is { } keys && !string.IsNullOrWhiteSpace(keys))
+        {
+            return new SessionTokenCodec(SessionTokenCodec.ParseKeys(keys, SessionStoreOptionsValidator.TokenKeysSetting));
+        }
+
+        Log.EphemeralTokenKey(logger, SessionStoreOptionsValidator.TokenKeysSetting);
+        return SessionTokenCodec.Ephemeral();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(4001, LogLevel.Warning, "{Setting} is not set: tokens are signed with a key generated for this process; they stop working when it restarts and other processes cannot check them.")]
+        public static partial void EphemeralTokenKey(ILogger logger, string setting);
     }
 }

@@ -3,15 +3,16 @@ namespace SessionGrains;
 /// <summary>
 /// <see cref="ISessionStore"/> over Orleans grains. Works the same from an external client
 /// (<c>IClusterClient</c>) and inside a silo (<c>IGrainFactory</c>). The token never leaves this class:
-/// grains receive only the session id derived from it.
+/// grains receive only the session id derived from it, and a token that fails the
+/// <see cref="SessionTokenCodec"/> check (shape, key, MAC) costs no grain call at all.
 /// </summary>
-public sealed class SessionStore(IGrainFactory grains) : ISessionStore
+public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens) : ISessionStore
 {
     /// <inheritdoc/>
     public async Task<CreatedSession> CreateAsync(string userId, SessionCreateOptions? options = null, CancellationToken cancellationToken = default)
     {
         SessionIds.ValidateUserId(userId);
-        var token = SessionToken.Create();
+        var token = tokens.Create();
         var session = await Index(userId).CreateSessionAsync(token.SessionId, options ?? new SessionCreateOptions())
             .WaitAsync(cancellationToken).ConfigureAwait(false);
         return session is null
@@ -21,7 +22,7 @@ public sealed class SessionStore(IGrainFactory grains) : ISessionStore
 
     /// <inheritdoc/>
     public Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default) =>
-        SessionToken.TryParse(token, out var parsed)
+        tokens.TryParse(token, out var parsed)
             ? Session(parsed.SessionId).ValidateAsync(client).WaitAsync(cancellationToken)
             : Task.FromResult<SessionInfo?>(null);
 
@@ -29,7 +30,7 @@ public sealed class SessionStore(IGrainFactory grains) : ISessionStore
     public async Task<SessionInfo?> UpdateAsync(string? token, SessionUpdate change, long? expectedVersion = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(change);
-        if (!SessionToken.TryParse(token, out var parsed))
+        if (!tokens.TryParse(token, out var parsed))
         {
             return null;
         }
@@ -48,7 +49,7 @@ public sealed class SessionStore(IGrainFactory grains) : ISessionStore
             return null;
         }
 
-        var next = SessionToken.Create();
+        var next = tokens.Create();
         var session = await Index(userId).RotateSessionAsync(sessionId, next.SessionId, gracePeriod)
             .WaitAsync(cancellationToken).ConfigureAwait(false);
         return session is null ? null : new CreatedSession(next, session);
@@ -111,7 +112,7 @@ public sealed class SessionStore(IGrainFactory grains) : ISessionStore
     /// <summary>The session id and user of a live token, or null: the first hop of operations the user index decides.</summary>
     private async Task<(string SessionId, string UserId)?> OwnerAsync(string? token, CancellationToken cancellationToken)
     {
-        if (!SessionToken.TryParse(token, out var parsed))
+        if (!tokens.TryParse(token, out var parsed))
         {
             return null;
         }

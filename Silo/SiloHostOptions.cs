@@ -29,6 +29,9 @@ public sealed class SiloHostOptions
     /// <summary>IP address other silos and clients use to reach this silo (with Redis clustering). Default: this host's address.</summary>
     public string? AdvertisedAddress { get; set; }
 
+    /// <summary>Keys that sign session tokens (<c>id:secret,...</c>, newest first); required with <see cref="Redis"/>. A secret.</summary>
+    public string? TokenKeys { get; set; }
+
     /// <summary>When set, every HTTP route but <c>/health</c> requires it in <c>X-Api-Key</c>. A secret.</summary>
     public string? ApiKey { get; set; }
 

@@ -59,7 +59,11 @@ public static class SiloHosting
                 options.Redis = host.Redis;
             });
         });
-        builder.Services.AddSessionStore();
+        builder.Services.AddSessionStore(store =>
+        {
+            store.TokenKeys = host.TokenKeys;
+            store.RequireTokenKeys = host.Redis is not null;
+        });
         return builder;
     }
 }

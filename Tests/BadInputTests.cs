@@ -15,15 +15,15 @@ public sealed class BadInputTests(RedisClusterFixture fixture)
 
     public static TheoryData<string, string> JunkTokens()
     {
-        var stored = SessionToken.Create();
+        var forged = SessionTokenCodec.Ephemeral().Create();
         return new TheoryData<string, string>
         {
             { "empty", "" },
             { "1 MB", new string('A', 1024 * 1024) },
-            { "non-base64", "sg1_" + new string('*', 43) },
-            { "NUL bytes", "sg1_" + new string('\0', 43) },
-            { "a session id", stored.SessionId },
-            { "a random well-formed token", SessionToken.Create().Value },
+            { "non-base64", "sg1_local_" + new string('*', 64) },
+            { "NUL bytes", "sg1_local_" + new string('\0', 64) },
+            { "a session id", forged.SessionId },
+            { "a token signed with another key", forged.Value },
         };
     }
 
@@ -46,7 +46,8 @@ public sealed class BadInputTests(RedisClusterFixture fixture)
     {
         var before = await Cluster.SessionActivationsAsync();
 
-        foreach (var token in new[] { "", "junk", "sg1_" + new string('!', 43), SessionToken.Create().SessionId, new string('x', 4096) })
+        var forged = SessionTokenCodec.Ephemeral().Create();
+        foreach (var token in new[] { "", "junk", "sg1_local_" + new string('!', 64), forged.SessionId, forged.Value, new string('x', 4096) })
         {
             Assert.Null(await Store.ValidateAsync(token, cancellationToken: Ct));
             Assert.False(await Store.DeleteAsync(token, Ct));
@@ -58,6 +59,18 @@ public sealed class BadInputTests(RedisClusterFixture fixture)
         var created = await Store.CreateAsync("activation-" + Guid.NewGuid().ToString("N")[..8], cancellationToken: Ct);
         Assert.NotNull(await Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
         Assert.True(await Cluster.SessionActivationsAsync() > before);
+    }
+
+    [Fact]
+    public async Task A_genuine_token_of_a_session_that_never_existed_is_not_found()
+    {
+        var countBefore = await Store.CountAsync(Ct);
+        var neverCreated = Cluster.Tokens.Create().Value;
+
+        Assert.Null(await Store.ValidateAsync(neverCreated, cancellationToken: Ct));
+        Assert.Null(await Store.UpdateAsync(neverCreated, new SessionUpdate { Role = "x" }, cancellationToken: Ct));
+        Assert.False(await Store.DeleteAsync(neverCreated, Ct));
+        Assert.Equal(countBefore, await Store.CountAsync(Ct));
     }
 
     [Fact]
@@ -84,7 +97,7 @@ public sealed class BadInputTests(RedisClusterFixture fixture)
     {
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.CreateAsync(userId, cancellationToken: Ct));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.ListByUserAsync(userId, cancellationToken: Ct));
-        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.RevokeAsync(userId, SessionToken.Create().SessionId, Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.RevokeAsync(userId, Cluster.Tokens.Create().SessionId, Ct));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.DeleteAllForUserAsync(userId, cancellationToken: Ct));
         await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.CountForUserAsync(userId, Ct));
     }
@@ -94,7 +107,7 @@ public sealed class BadInputTests(RedisClusterFixture fixture)
     {
         var user = "nobody-" + Guid.NewGuid().ToString("N")[..8];
         Assert.Empty((await Store.ListByUserAsync(user, cancellationToken: Ct)).Sessions);
-        Assert.False(await Store.RevokeAsync(user, SessionToken.Create().SessionId, Ct));
+        Assert.False(await Store.RevokeAsync(user, Cluster.Tokens.Create().SessionId, Ct));
         Assert.False(await Store.RevokeAsync(user, "not-an-id", Ct));
         Assert.Equal(0, await Store.DeleteAllForUserAsync(user, cancellationToken: Ct));
         Assert.Equal(0, await Store.CountForUserAsync(user, Ct));

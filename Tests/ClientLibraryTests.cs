@@ -25,6 +25,7 @@ public sealed class ClientLibraryTests(RedisServer redis)
             o.Redis = redis.ConnectionString;
             o.ClusterId = silo.ClusterId;
             o.ServiceId = silo.ServiceId;
+            o.TokenKeys = SiloApiFactory.TestTokenKeys;
         });
         using var frontend = builder.Build();
         await frontend.StartAsync(Ct);

@@ -177,7 +177,8 @@ public sealed class HttpApiTests(RedisServer redis) : IAsyncLifetime
     public async Task A_missing_token_is_a_400_and_a_junk_token_a_404()
     {
         await AssertProblem(await _http.GetAsync("/sessions/current", Ct), HttpStatusCode.BadRequest);
-        foreach (var junk in new[] { "junk", "sg1_" + new string('*', 43), SessionToken.Create().SessionId, SessionToken.Create().Value })
+        var forged = SessionTokenCodec.Ephemeral().Create();
+        foreach (var junk in new[] { "junk", "sg1_test1_" + new string('*', 64), forged.SessionId, forged.Value })
         {
             await AssertProblem(await Send(HttpMethod.Get, "/sessions/current", junk), HttpStatusCode.NotFound);
             await AssertProblem(await Send(HttpMethod.Post, "/sessions/current/rotate", junk), HttpStatusCode.NotFound);

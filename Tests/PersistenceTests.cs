@@ -13,11 +13,13 @@ public sealed class PersistenceTests(RedisServer redis)
     {
         var user = "restart-" + Guid.NewGuid().ToString("N")[..8];
         string serviceId;
+        SessionTokenCodec tokens;
         List<CreatedSession> sessions = [];
         string token;
         await using (var first = await SessionCluster.StartAsync(redis))
         {
             serviceId = first.ServiceId;
+            tokens = first.Tokens;
             for (var i = 0; i < 3; i++)
             {
                 sessions.Add(await first.Store.CreateAsync(user, cancellationToken: Ct));
@@ -27,7 +29,7 @@ public sealed class PersistenceTests(RedisServer redis)
             token = sessions[0].Token.Value;
         }
 
-        await using var second = await SessionClusterWithServiceId(serviceId);
+        await using var second = await SessionCluster.StartAsync(redis, serviceId: serviceId, tokens: tokens);
         var reloaded = await second.Store.ValidateAsync(token, cancellationToken: Ct);
         Assert.NotNull(reloaded);
         Assert.Equal("kept", reloaded.Role);
@@ -78,7 +80,4 @@ public sealed class PersistenceTests(RedisServer redis)
             Assert.DoesNotContain(dump, entry => entry.Contains(secret, StringComparison.Ordinal));
         }
     }
-
-    private async Task<SessionCluster> SessionClusterWithServiceId(string serviceId) =>
-        await SessionCluster.StartAsync(redis, serviceId: serviceId);
 }

@@ -68,6 +68,27 @@ public sealed class SiloHostTests
     }
 
     [Fact]
+    public void With_redis_the_silo_refuses_to_start_without_token_keys()
+    {
+        using var factory = SiloApiFactory.Create(redis: null, ("SessionStore:Redis", "127.0.0.1:1"), ("SessionStore:TokenKeys", null));
+
+        var failure = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains("SessionStore:TokenKeys is required", AllMessages(failure), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Malformed_token_keys_stop_the_silo_without_echoing_the_secret()
+    {
+        using var factory = SiloApiFactory.Create(null, ("SessionStore:TokenKeys", "k1:c2VjcmV0LXRvby1zaG9ydA=="));
+
+        var failure = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains("SessionStore:TokenKeys", AllMessages(failure), StringComparison.Ordinal);
+        Assert.DoesNotContain("c2VjcmV0LXRvby1zaG9ydA", AllMessages(failure), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_bad_redis_string_is_reported_without_repeating_its_password()
     {
         using var factory = SiloApiFactory.Create(null, ("SessionStore:Redis", "127.0.0.1:1,password=hunter2-secret,nonsense=@@"));

@@ -14,13 +14,14 @@ namespace SessionGrains.Tests.Infrastructure;
 /// </summary>
 public sealed class SessionCluster : IAsyncDisposable
 {
-    private SessionCluster(InProcessTestCluster cluster, FakeTimeProvider time, string serviceId, RedisServer? redis)
+    private SessionCluster(InProcessTestCluster cluster, FakeTimeProvider time, string serviceId, RedisServer? redis, SessionTokenCodec tokens)
     {
         Cluster = cluster;
         Time = time;
         ServiceId = serviceId;
         Redis = redis;
-        Store = new SessionStore(cluster.Client);
+        Tokens = tokens;
+        Store = new SessionStore(cluster.Client, Tokens);
     }
 
     public InProcessTestCluster Cluster { get; }
@@ -31,6 +32,8 @@ public sealed class SessionCluster : IAsyncDisposable
 
     public RedisServer? Redis { get; }
 
+    public SessionTokenCodec Tokens { get; }
+
     public ISessionStore Store { get; }
 
     public IGrainFactory Grains => Cluster.Client;
@@ -40,7 +43,8 @@ public sealed class SessionCluster : IAsyncDisposable
         short silos = 2,
         Action<SessionGrainsOptions>? configure = null,
         Action<ISiloBuilder>? configureSilo = null,
-        string? serviceId = null)
+        string? serviceId = null,
+        SessionTokenCodec? tokens = null)
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         serviceId ??= "test-" + Guid.NewGuid().ToString("N")[..10];
@@ -59,7 +63,7 @@ public sealed class SessionCluster : IAsyncDisposable
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();
-        return new SessionCluster(cluster, time, serviceId, redis);
+        return new SessionCluster(cluster, time, serviceId, redis, tokens ?? SessionTokenCodec.Ephemeral());
     }
 
     /// <summary>The Redis key of a session's stored state.</summary>

@@ -9,6 +9,9 @@ namespace SessionGrains.Tests.Infrastructure;
 /// </summary>
 public sealed class SiloApiFactory(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
 {
+    /// <summary>A key configuration for tests: <c>test1:</c> and 32 random bytes.</summary>
+    public static string TestTokenKeys { get; } = "test1:" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
     public string ServiceId => settings["SessionStore:ServiceId"]!;
 
     public string ClusterId => settings["SessionStore:ClusterId"]!;
@@ -26,6 +29,7 @@ public sealed class SiloApiFactory(IReadOnlyDictionary<string, string?> settings
         {
             settings["SessionStore:Redis"] = redis.ConnectionString;
             settings["SessionStore:AdvertisedAddress"] = "127.0.0.1";
+            settings["SessionStore:TokenKeys"] = TestTokenKeys;
         }
 
         foreach (var (key, value) in extra)
