@@ -31,41 +31,50 @@ public static class SessionGrainsSiloBuilderExtensions
         builder.Configure<GrainCollectionOptions>(collection =>
             collection.ClassSpecificCollectionAge[typeof(SessionGrain).FullName!] = options.IdleSessionDeactivation);
 
-        if (options.Redis is { } redis)
+        services.TryAddSingleton<SessionGrainsMetrics>();
+        var redis = options.Redis is { } configuration
+            ? RedisConfiguration.Parse(configuration, $"{SessionGrainsOptions.SectionName}:Redis")
+            : null;
+        if (redis is not null)
         {
-            AddRedisStorage(builder, RedisConfiguration.Parse(redis, $"{SessionGrainsOptions.SectionName}:Redis"));
+            services.TryAddSingleton(new RedisConnection(redis.Clone()));
+            builder.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
         }
         else
         {
-            builder.AddMemoryGrainStorage(StorageNames.Sessions);
-            builder.AddMemoryGrainStorage(StorageNames.UserIndex);
             builder.UseInMemoryReminderService();
         }
 
-        return builder;
-    }
-
-    private static void AddRedisStorage(ISiloBuilder builder, ConfigurationOptions redis)
-    {
-        const string InnerSuffix = ".Redis";
-        builder.Services.TryAddSingleton(new RedisConnection(redis.Clone()));
         foreach (var name in new[] { StorageNames.Sessions, StorageNames.UserIndex })
         {
-            builder.AddRedisGrainStorage(name + InnerSuffix, optionsBuilder => optionsBuilder.Configure<IOptions<ClusterOptions>>((o, cluster) =>
+            // The provider is registered under an inner name; grains see it through SessionGrainStorage.
+            var inner = name + (redis is null ? ".Memory" : ".Redis");
+            if (redis is null)
             {
-                o.ConfigurationOptions = redis.Clone();
-                o.GetStorageKey = (_, grainId) => StorageKey(cluster.Value.ServiceId, grainId);
-                o.DeleteStateOnClear = true;
-                o.GrainStorageSerializer = new StorageJsonSerializer();
-            }));
-            builder.Services.AddKeyedSingleton<IGrainStorage>(name, (services, _) => new RedisSessionExpiryBackstop(
-                services.GetRequiredKeyedService<IGrainStorage>(name + InnerSuffix),
-                grainId => StorageKey(services.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId, grainId),
-                services.GetRequiredService<RedisConnection>(),
-                services.GetRequiredService<IOptions<SessionGrainsOptions>>().Value));
+                builder.AddMemoryGrainStorage(inner);
+            }
+            else
+            {
+                builder.AddRedisGrainStorage(inner, optionsBuilder => optionsBuilder.Configure<IOptions<ClusterOptions>>((o, cluster) =>
+                {
+                    o.ConfigurationOptions = redis.Clone();
+                    o.GetStorageKey = (_, grainId) => StorageKey(cluster.Value.ServiceId, grainId);
+                    o.DeleteStateOnClear = true;
+                    o.GrainStorageSerializer = new StorageJsonSerializer();
+                }));
+            }
+
+            services.AddKeyedSingleton<IGrainStorage>(name, (sp, _) => new SessionGrainStorage(
+                name,
+                sp.GetRequiredKeyedService<IGrainStorage>(inner),
+                sp.GetRequiredService<SessionGrainsMetrics>(),
+                redis is null ? null : new RedisSessionExpiryBackstop(
+                    grainId => StorageKey(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId, grainId),
+                    sp.GetRequiredService<RedisConnection>(),
+                    sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value)));
         }
 
-        builder.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
+        return builder;
     }
 
     /// <summary>The Redis key of a grain's state: <c>{serviceId}/state/{grainType}/{key}</c>.</summary>
