@@ -9,9 +9,15 @@ public interface ISessionStore
 {
     /// <summary>Creates a session for <paramref name="userId"/> and registers it in the user's index before returning.</summary>
     /// <exception cref="SessionLimitExceededException">The user is at the limit and the policy is <see cref="SessionLimitPolicy.RejectNew"/>.</exception>
+    /// <exception cref="SessionThrottledException">The user's sessions are created too fast and the creation-burst policy throttles.</exception>
     Task<CreatedSession> CreateAsync(string userId, SessionCreateOptions? options = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Returns the live session for <paramref name="token"/> and slides its idle timeout; null when there is none.</summary>
+    /// <summary>
+    /// Returns the live session for <paramref name="token"/> and slides its idle timeout; null when there is
+    /// none. <paramref name="client"/> (IP, User-Agent) feeds the signals reported on <see cref="SessionInfo.Signals"/>;
+    /// a signal whose policy is Revoke ends the session (null).
+    /// </summary>
+    /// <exception cref="SessionThrottledException">The session is throttled by the request-burst policy.</exception>
     Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default);
 
     /// <summary>Applies <paramref name="change"/>; null when there is no live session.</summary>

@@ -13,11 +13,14 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
     {
         SessionIds.ValidateUserId(userId);
         var token = tokens.Create();
-        var session = await Index(userId).CreateSessionAsync(token.SessionId, options ?? new SessionCreateOptions())
+        var result = await Index(userId).CreateSessionAsync(token.SessionId, options ?? new SessionCreateOptions())
             .WaitAsync(cancellationToken).ConfigureAwait(false);
-        return session is null
-            ? throw new SessionLimitExceededException("The user is at the per-user session limit and the policy rejects new sessions.")
-            : new CreatedSession(token, session);
+        return result switch
+        {
+            { Session: { } session } => new CreatedSession(token, session),
+            { RetryAfter: { } retryAfter } => throw new SessionThrottledException("Sessions for this user are being created too fast; new ones are refused for a while.", retryAfter),
+            _ => throw new SessionLimitExceededException("The user is at the per-user session limit and the policy rejects new sessions."),
+        };
     }
 
     /// <inheritdoc/>

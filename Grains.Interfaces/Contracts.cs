@@ -36,6 +36,51 @@ public enum SessionEndReason
 
     /// <summary>Idle timeout or absolute lifetime passed.</summary>
     Expired = 4,
+
+    /// <summary>A client or activity signal whose policy is <see cref="SignalPolicy.Revoke"/>.</summary>
+    SignalRevoked = 5,
+}
+
+/// <summary>
+/// What a validation noticed about the request (reported on <see cref="SessionInfo.Signals"/>, logged and
+/// counted). What happens then is the deployment's <see cref="SignalPolicy"/> for that signal.
+/// </summary>
+[Flags]
+public enum SessionSignals
+{
+    /// <summary>Nothing unusual.</summary>
+    None = 0,
+
+    /// <summary>The client's network (IP address under the configured prefix) differs from the last one seen.</summary>
+    IpChanged = 1,
+
+    /// <summary>The User-Agent differs from the last one seen.</summary>
+    UserAgentChanged = 2,
+
+    /// <summary>More validations within the burst window than the threshold (e.g. 50 in 10 s).</summary>
+    RequestBurst = 4,
+
+    /// <summary>More distinct networks within the window than the threshold (e.g. 5 in a minute).</summary>
+    ManyNetworks = 8,
+
+    /// <summary>The session is being throttled by policy; the store throws <see cref="SessionThrottledException"/>.</summary>
+    Throttled = 16,
+}
+
+/// <summary>What the store does when it notices a signal.</summary>
+public enum SignalPolicy
+{
+    /// <summary>Nothing: the signal is not even reported.</summary>
+    Ignore = 0,
+
+    /// <summary>Report it on the result, log it and count it; the request proceeds.</summary>
+    Warn = 1,
+
+    /// <summary>Refuse the request for a while (<see cref="SessionThrottledException"/>, HTTP 429); the session stays.</summary>
+    Throttle = 2,
+
+    /// <summary>End the session at once; the request gets "not found".</summary>
+    Revoke = 3,
 }
 
 /// <summary>A live session as the store reports it. Never carries the token.</summary>
@@ -52,7 +97,10 @@ public sealed record class SessionInfo(
     [property: Id(8)] ClientInfo? LastSeenFrom,
     [property: Id(9)] ImmutableDictionary<string, string> Metadata,
     [property: Id(10)] long Version,
-    [property: Id(11)] ReadOnlyMemory<byte> Payload)
+    [property: Id(11)] ReadOnlyMemory<byte> Payload,
+    [property: Id(12)] SessionSignals Signals = SessionSignals.None,
+    [property: Id(13)] int IpChanges = 0,
+    [property: Id(14)] int UserAgentChanges = 0)
 {
     /// <summary>When the session ends unless used again: the earlier of idle expiry and absolute expiry.</summary>
     [JsonIgnore]

@@ -39,3 +39,24 @@ public sealed class SessionVersionConflictException : Exception
     /// <summary>The session's current version.</summary>
     public long ActualVersion { get; }
 }
+
+/// <summary>A request was refused for a while by an activity policy (request burst, or sessions created too fast).</summary>
+[GenerateSerializer, Alias("sessiongrains.session-throttled-exception")]
+public sealed class SessionThrottledException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public SessionThrottledException(string message, TimeSpan retryAfter) : base(message) => RetryAfter = retryAfter;
+
+    /// <summary>Creates the exception.</summary>
+    public SessionThrottledException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionThrottledException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionThrottledException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>How long the caller should wait before trying again.</summary>
+    [Id(0)]
+    public TimeSpan RetryAfter { get; private set; }
+}

@@ -10,10 +10,10 @@ namespace SessionGrains;
 [Alias("sessiongrains.user-sessions")]
 public interface IUserSessionsGrain : IGrainWithStringKey
 {
-    /// <summary>Creates a session with the given id, applying the per-user limit. Null when the limit rejects it.</summary>
+    /// <summary>Creates a session with the given id, applying the per-user limit and the creation-burst policy.</summary>
     /// <exception cref="ArgumentException">Invalid options (timeouts, metadata size, limit).</exception>
     [Alias("create")]
-    Task<SessionInfo?> CreateSessionAsync(string sessionId, SessionCreateOptions options);
+    Task<SessionCreateResult> CreateSessionAsync(string sessionId, SessionCreateOptions options);
 
     /// <summary>
     /// Ends one session. With <paramref name="onlyIfListed"/> the session must be in this user's index
@@ -42,10 +42,20 @@ public interface IUserSessionsGrain : IGrainWithStringKey
     [Alias("report-activity"), OneWay]
     Task ReportActivityAsync(SessionSummary session);
 
-    /// <summary>Session to index: the session expired and cleared itself (one-way).</summary>
-    [Alias("report-expired"), OneWay]
-    Task ReportExpiredAsync(string sessionId);
+    /// <summary>Session to index: the session ended by itself (expiry, or a signal policy) and cleared its state (one-way).</summary>
+    [Alias("report-ended"), OneWay]
+    Task ReportEndedAsync(string sessionId, SessionEndReason reason);
 }
+
+/// <summary>Outcome of <see cref="IUserSessionsGrain.CreateSessionAsync"/>: the session, or why there is none.</summary>
+/// <param name="Session">The new session; null when refused.</param>
+/// <param name="LimitReached">Refused by the per-user limit (policy <see cref="SessionLimitPolicy.RejectNew"/>).</param>
+/// <param name="RetryAfter">Refused because the user's sessions are being created too fast; try again after this.</param>
+[GenerateSerializer, Immutable, Alias("sessiongrains.session-create-result")]
+public sealed record class SessionCreateResult(
+    [property: Id(0)] SessionInfo? Session,
+    [property: Id(1)] bool LimitReached,
+    [property: Id(2)] TimeSpan? RetryAfter);
 
 /// <summary>
 /// One shard of the cluster-wide live-session counter. User indexes add their changes to the shard their

@@ -31,7 +31,7 @@ internal sealed partial class SessionGrain
         {
             if (SessionExpiry.IsExpired(now, session.ExpiresAt))
             {
-                await ExpireAsync();
+                await EndOnItsOwnAsync(SessionEndReason.Expired);
             }
             else
             {
@@ -91,16 +91,18 @@ internal sealed partial class SessionGrain
         await GrainFactory.GetGrain<IUserSessionsGrain>(session.UserId).ReportActivityAsync(SessionSummary.From(session));
     }
 
-    private async Task ExpireAsync()
+    /// <summary>Ends the session without its index asking (expiry, a signal policy) and tells the index, one-way.</summary>
+    private async Task EndOnItsOwnAsync(SessionEndReason reason)
     {
         var userId = _session?.UserId;
         await ClearAsync();
         if (userId is not null)
         {
-            await GrainFactory.GetGrain<IUserSessionsGrain>(userId).ReportExpiredAsync(SessionId);
+            _metrics.SessionsEnded.Add(1, new KeyValuePair<string, object?>("reason", reason.ToString()));
+            await GrainFactory.GetGrain<IUserSessionsGrain>(userId).ReportEndedAsync(SessionId, reason);
         }
 
-        Log.Expired(_logger, SessionIds.ForLog(SessionId));
+        Log.EndedOnItsOwn(_logger, SessionIds.ForLog(SessionId), reason);
     }
 
     /// <summary>Removes the session for good: memory, storage (the key is deleted), reminder, activation.</summary>

@@ -13,6 +13,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     private readonly SessionGrainsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<SessionGrain> _logger;
+    private readonly SessionGrainsMetrics _metrics;
 
     // The live session, including a last-access time newer than the stored one (see PersistAccessIfDueAsync).
     private SessionInfo? _session;
@@ -20,11 +21,13 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     public SessionGrain(
         [PersistentState("session", StorageNames.Sessions)] IPersistentState<SessionState> state,
         IOptions<SessionGrainsOptions> options,
+        SessionGrainsMetrics metrics,
         ILogger<SessionGrain> logger)
     {
         _state = state;
         _options = options.Value;
         _time = _options.TimeProvider;
+        _metrics = metrics;
         _logger = logger;
     }
 
@@ -46,13 +49,26 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 
         if (SessionExpiry.IsExpired(now, _session.ExpiresAt))
         {
-            await ExpireAsync();
+            await EndOnItsOwnAsync(SessionEndReason.Expired);
             return null;
         }
 
-        _session = _session with { LastAccessedAt = now, LastSeenFrom = client ?? _session.LastSeenFrom };
+        var (observed, signals, action) = ObserveRequest(_session, client, now);
+        if (action == SignalPolicy.Revoke)
+        {
+            await EndOnItsOwnAsync(SessionEndReason.SignalRevoked);
+            return null;
+        }
+
+        if (action == SignalPolicy.Throttle)
+        {
+            // A throttled request neither slides the session nor counts as its last client.
+            throw new SessionThrottledException("Too many requests for this session.", ThrottleRetryAfter(now));
+        }
+
+        _session = observed;
         await PersistAccessIfDueAsync(now);
-        return _session;
+        return signals == SessionSignals.None ? _session : _session with { Signals = signals };
     }
 
     public Task<SessionInfo?> PeekAsync() => Task.FromResult(LiveSession(_time.GetUtcNow()));
@@ -65,7 +81,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         {
             if (_session is not null)
             {
-                await ExpireAsync();
+                await EndOnItsOwnAsync(SessionEndReason.Expired);
             }
 
             return new SessionUpdateResult(null, null);
@@ -100,6 +116,11 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     {
         var wasLive = LiveSession(_time.GetUtcNow()) is not null;
         await ClearAsync();
+        if (wasLive)
+        {
+            _metrics.SessionsEnded.Add(1, new KeyValuePair<string, object?>("reason", reason.ToString()));
+        }
+
         Log.Ended(_logger, SessionIds.ForLog(SessionId), reason);
         return wasLive;
     }
@@ -168,8 +189,8 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         [LoggerMessage(1003, LogLevel.Debug, "Session {Session} rotated to {Successor}, grace {GracePeriod}.")]
         public static partial void Rotated(ILogger logger, string session, string successor, TimeSpan gracePeriod);
 
-        [LoggerMessage(1004, LogLevel.Debug, "Session {Session} expired and was cleaned up.")]
-        public static partial void Expired(ILogger logger, string session);
+        [LoggerMessage(1004, LogLevel.Debug, "Session {Session} ended on its own ({Reason}) and was cleaned up.")]
+        public static partial void EndedOnItsOwn(ILogger logger, string session, SessionEndReason reason);
 
         [LoggerMessage(1005, LogLevel.Warning, "Session {Session} could not write its last access time on deactivation.")]
         public static partial void DeactivationWriteFailed(ILogger logger, Exception exception, string session);

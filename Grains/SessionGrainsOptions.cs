@@ -55,6 +55,9 @@ public sealed class SessionGrainsOptions
     /// </summary>
     public string? Redis { get; set; }
 
+    /// <summary>Client (IP, User-Agent) and activity signals and what they do (<c>SessionStore:Signals:...</c>).</summary>
+    public SessionSignalOptions Signals { get; set; } = new();
+
     /// <summary>The clock the grains read. Replace only in tests.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
@@ -106,6 +109,7 @@ internal sealed class SessionGrainsOptionsValidator : IValidateOptions<SessionGr
             failures.Add($"{S}:StorageExpiryMargin and {S}:MaxRotationGracePeriod must not be negative.");
         }
 
+        failures.AddRange(options.Signals.Validate($"{S}:Signals"));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -21,18 +21,25 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     private readonly SessionGrainsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<UserSessionsGrain> _logger;
+    private readonly SessionGrainsMetrics _metrics;
 
     // Activity reports change only "last active"; they are written with the next structural change or on deactivation.
     private bool _activityUnsaved;
 
+    // Recent creates, for the creation-burst (credential stuffing) signal; in memory, like any rate window.
+    private readonly Queue<DateTimeOffset> _recentCreates = new();
+    private DateTimeOffset _creationCooldownEnds;
+
     public UserSessionsGrain(
         [PersistentState("index", StorageNames.UserIndex)] IPersistentState<UserSessionsState> state,
         IOptions<SessionGrainsOptions> options,
+        SessionGrainsMetrics metrics,
         ILogger<UserSessionsGrain> logger)
     {
         _state = state;
         _options = options.Value;
         _time = _options.TimeProvider;
+        _metrics = metrics;
         _logger = logger;
     }
 
@@ -40,12 +47,16 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
 
     private Dictionary<string, SessionSummary> Sessions => _state.State.Sessions;
 
-    public async Task<SessionInfo?> CreateSessionAsync(string sessionId, SessionCreateOptions options)
+    public async Task<SessionCreateResult> CreateSessionAsync(string sessionId, SessionCreateOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var now = _time.GetUtcNow();
         var session = SessionRules.NewSession(sessionId, UserId, options, _options, now);
         var (limit, policy) = SessionRules.Limit(options, _options);
+        if (CreationCooldown(now) is { } retryAfter)
+        {
+            return new SessionCreateResult(null, LimitReached: false, retryAfter);
+        }
 
         var removed = await PruneAsync(now);
         if (Sessions.Count >= limit && policy == SessionLimitPolicy.RejectNew)
@@ -56,7 +67,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
             }
 
             Log.LimitRejected(_logger, limit);
-            return null;
+            return new SessionCreateResult(null, LimitReached: true, null);
         }
 
         while (Sessions.Count >= limit)
@@ -74,7 +85,43 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
 
         Sessions[sessionId] = SessionSummary.From(session);
         await SaveAsync(1 - removed);
-        return session;
+        return new SessionCreateResult(session, LimitReached: false, null);
+    }
+
+    /// <summary>
+    /// Counts this create in the creation-burst window. Sessions created unusually fast (credential
+    /// stuffing) are flagged; with policy <see cref="SignalPolicy.Throttle"/> the user gets no new session
+    /// until the cool-down ends. Returns how long to wait, or null to go ahead.
+    /// </summary>
+    private TimeSpan? CreationCooldown(DateTimeOffset now)
+    {
+        var signals = _options.Signals;
+        if (now < _creationCooldownEnds)
+        {
+            return _creationCooldownEnds - now;
+        }
+
+        _recentCreates.Enqueue(now);
+        while (now - _recentCreates.Peek() > signals.CreationBurstWindow)
+        {
+            _recentCreates.Dequeue();
+        }
+
+        if (_recentCreates.Count <= signals.CreationBurstThreshold || signals.CreationBurst == SignalPolicy.Ignore)
+        {
+            return null;
+        }
+
+        _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", "CreationBurst"));
+        Log.CreationBurst(_logger, _recentCreates.Count, signals.CreationBurstWindow, signals.CreationBurst);
+        if (signals.CreationBurst != SignalPolicy.Throttle)
+        {
+            return null;
+        }
+
+        _recentCreates.Clear();
+        _creationCooldownEnds = now + signals.CreationCooldown;
+        return signals.CreationCooldown;
     }
 
     public async Task<bool> EndSessionAsync(string sessionId, SessionEndReason reason, bool onlyIfListed)
@@ -176,7 +223,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         return Task.CompletedTask;
     }
 
-    public async Task ReportExpiredAsync(string sessionId)
+    public async Task ReportEndedAsync(string sessionId, SessionEndReason reason)
     {
         if (Sessions.Remove(sessionId))
         {
@@ -292,5 +339,8 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     {
         [LoggerMessage(2001, LogLevel.Information, "A new session was refused: the user is at the limit of {Limit} sessions.")]
         public static partial void LimitRejected(ILogger logger, int limit);
+
+        [LoggerMessage(2002, LogLevel.Warning, "A user's sessions are created unusually fast ({Count} within {Window}); policy: {Policy}.")]
+        public static partial void CreationBurst(ILogger logger, int count, TimeSpan window, SignalPolicy policy);
     }
 }

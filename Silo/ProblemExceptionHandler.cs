@@ -17,6 +17,7 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
                 bad.StatusCode == StatusCodes.Status413PayloadTooLarge ? "The request body is too large." : "The request could not be read (malformed JSON or parameters)."),
             SessionLimitExceededException limit => (StatusCodes.Status409Conflict, "Session limit reached", limit.Message),
             SessionVersionConflictException conflict => (StatusCodes.Status409Conflict, "Version conflict", conflict.Message),
+            SessionThrottledException throttled => (StatusCodes.Status429TooManyRequests, "Too many requests", throttled.Message),
             ArgumentException argument => (StatusCodes.Status400BadRequest, "Invalid request", StripParameter(argument)),
             _ => (StatusCodes.Status500InternalServerError, "Internal error", "The request failed; see the silo log."),
         };
@@ -27,6 +28,11 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
         }
 
         http.Response.StatusCode = status;
+        if (exception is SessionThrottledException { RetryAfter: var retryAfter })
+        {
+            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = http,

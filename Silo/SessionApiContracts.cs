@@ -37,11 +37,24 @@ public sealed record class SessionResponse(
     long Version,
     ImmutableDictionary<string, string> Metadata,
     ClientResponse? CreatedFrom,
-    ClientResponse? LastSeenFrom)
+    ClientResponse? LastSeenFrom,
+    IReadOnlyList<string> Signals,
+    int IpChanges,
+    int UserAgentChanges)
 {
     internal static SessionResponse From(SessionInfo s, string? token = null) => new(
         token, s.SessionId, s.UserId, s.Role, s.CreatedAt, s.LastAccessedAt, s.ExpiresAt, s.AbsoluteExpiresAt,
-        s.IdleTimeout.TotalSeconds, s.Version, s.Metadata, ClientResponse.From(s.CreatedFrom), ClientResponse.From(s.LastSeenFrom));
+        s.IdleTimeout.TotalSeconds, s.Version, s.Metadata, ClientResponse.From(s.CreatedFrom), ClientResponse.From(s.LastSeenFrom),
+        SignalNames(s.Signals), s.IpChanges, s.UserAgentChanges);
+
+    // camelCase names of the raised signals, e.g. ["ipChanged"]; empty when nothing was noticed.
+    private static string[] SignalNames(SessionSignals signals) =>
+        signals == SessionSignals.None
+            ? []
+            : Enum.GetValues<SessionSignals>()
+                .Where(flag => flag != SessionSignals.None && signals.HasFlag(flag))
+                .Select(flag => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(flag.ToString()))
+                .ToArray();
 }
 
 /// <summary>One entry of <c>GET /users/{userId}/sessions</c>.</summary>

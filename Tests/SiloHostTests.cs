@@ -46,6 +46,35 @@ public sealed class SiloHostTests
         Assert.Equal(HttpStatusCode.Created, (await http.PostAsJsonAsync("/sessions", new { userId = "a" }, Ct)).StatusCode);
     }
 
+    [Fact]
+    public async Task Signals_show_on_the_session_and_a_throttled_burst_is_a_429_with_retry_after()
+    {
+        await using var factory = SiloApiFactory.Create(null, ("SessionStore:Signals:Burst", "Throttle"), ("SessionStore:Signals:BurstThreshold", "3"));
+        using var http = factory.CreateClient();
+        using var create = new HttpRequestMessage(HttpMethod.Post, "/sessions") { Content = JsonContent.Create(new { userId = "signals" }) };
+        create.Headers.Add("X-Client-IP", "198.51.100.7");
+        var token = JsonDocument.Parse(await (await http.SendAsync(create, Ct)).Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("token").GetString();
+
+        async Task<HttpResponseMessage> ValidateFrom(string ip)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/sessions/current");
+            request.Headers.Add("X-Session-Token", token);
+            request.Headers.Add("X-Client-IP", ip);
+            return await http.SendAsync(request, Ct);
+        }
+
+        var moved = JsonDocument.Parse(await (await ValidateFrom("203.0.113.8")).Content.ReadAsStringAsync(Ct)).RootElement;
+        Assert.Equal(["ipChanged"], moved.GetProperty("signals").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(1, moved.GetProperty("ipChanges").GetInt32());
+
+        Assert.Equal(HttpStatusCode.OK, (await ValidateFrom("203.0.113.8")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await ValidateFrom("203.0.113.8")).StatusCode);
+        using var throttled = await ValidateFrom("203.0.113.8");
+        Assert.NotNull(throttled.Headers.RetryAfter?.Delta);
+        Assert.InRange(throttled.Headers.RetryAfter!.Delta!.Value, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10));
+        await HttpApiTests.AssertProblem(throttled, HttpStatusCode.TooManyRequests);
+    }
+
     [Theory]
     [InlineData("SessionStore:SiloPort", "0")]
     [InlineData("SessionStore:GatewayPort", "70000")]
@@ -58,6 +87,8 @@ public sealed class SiloHostTests
     [InlineData("SessionStore:MaxSessionDataBytes", "10")]
     [InlineData("SessionStore:LastAccessWriteFraction", "2")]
     [InlineData("SessionStore:Redis", "")]
+    [InlineData("SessionStore:Signals:IPv4PrefixLength", "33")]
+    [InlineData("SessionStore:Signals:CreationBurst", "Revoke")]
     public void Bad_settings_fail_at_start_up_with_a_message_naming_the_setting(string setting, string value)
     {
         using var factory = SiloApiFactory.Create(null, (setting, value));

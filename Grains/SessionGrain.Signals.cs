@@ -1,0 +1,116 @@
+using Microsoft.Extensions.Logging;
+
+namespace SessionGrains;
+
+/// <summary>
+/// Client and activity signals of a session: a change of network or User-Agent against the last request
+/// seen, a burst of validations, many networks in a short time. Each is reported on the result, logged,
+/// counted, and handled by its <see cref="SignalPolicy"/>.
+/// </summary>
+internal sealed partial class SessionGrain
+{
+    // Sliding windows live in memory only: a session idle long enough to be deactivated has no burst.
+    private readonly Queue<DateTimeOffset> _recentValidations = new();
+    private readonly Dictionary<string, DateTimeOffset> _recentNetworks = new(StringComparer.Ordinal);
+
+    /// <summary>Looks at the request, moves the change counters on, and says what the policies decide.</summary>
+    private (SessionInfo Session, SessionSignals Signals, SignalPolicy Action) ObserveRequest(SessionInfo session, ClientInfo? client, DateTimeOffset now)
+    {
+        var policies = _options.Signals;
+        var signals = SessionSignals.None;
+        var action = SignalPolicy.Ignore;
+        var ipChanges = session.IpChanges;
+        var userAgentChanges = session.UserAgentChanges;
+
+        void Raise(SessionSignals signal, SignalPolicy policy)
+        {
+            if (policy == SignalPolicy.Ignore)
+            {
+                return;
+            }
+
+            signals |= signal;
+            action = (SignalPolicy)Math.Max((int)action, (int)policy);
+            _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", signal.ToString()));
+        }
+
+        if (client?.IpAddress is { } ip)
+        {
+            var network = ClientNetworks.Of(ip, policies.IPv4PrefixLength, policies.IPv6PrefixLength);
+            if (session.LastSeenFrom?.IpAddress is { } lastIp
+                && network != ClientNetworks.Of(lastIp, policies.IPv4PrefixLength, policies.IPv6PrefixLength))
+            {
+                ipChanges++;
+                Raise(SessionSignals.IpChanged, policies.IpChange);
+            }
+
+            _recentNetworks[network] = now;
+            foreach (var (seen, at) in _recentNetworks)
+            {
+                if (now - at > policies.NetworksWindow)
+                {
+                    _recentNetworks.Remove(seen);
+                }
+            }
+
+            if (_recentNetworks.Count > policies.NetworksThreshold)
+            {
+                Raise(SessionSignals.ManyNetworks, policies.ManyNetworks);
+            }
+        }
+
+        if (client?.UserAgent is { } userAgent && session.LastSeenFrom?.UserAgent is { } lastUserAgent
+            && !string.Equals(userAgent, lastUserAgent, StringComparison.Ordinal))
+        {
+            userAgentChanges++;
+            Raise(SessionSignals.UserAgentChanged, policies.UserAgentChange);
+        }
+
+        _recentValidations.Enqueue(now);
+        while (_recentValidations.Count > 0 && now - _recentValidations.Peek() > policies.BurstWindow)
+        {
+            _recentValidations.Dequeue();
+        }
+
+        if (_recentValidations.Count > policies.BurstThreshold)
+        {
+            Raise(SessionSignals.RequestBurst, policies.Burst);
+            while (_recentValidations.Count > policies.BurstThreshold + 1)
+            {
+                _recentValidations.Dequeue(); // the window never needs more entries than this
+            }
+        }
+
+        if (action == SignalPolicy.Throttle)
+        {
+            signals |= SessionSignals.Throttled;
+        }
+
+        if (signals != SessionSignals.None)
+        {
+            Log.Signals(_logger, SessionIds.ForLog(SessionId), signals, action);
+        }
+
+        var observed = session with
+        {
+            LastAccessedAt = now,
+            LastSeenFrom = client ?? session.LastSeenFrom,
+            IpChanges = ipChanges,
+            UserAgentChanges = userAgentChanges,
+        };
+        return (observed, signals, action);
+    }
+
+    /// <summary>How long a throttled session should wait: until the oldest validation in the window leaves it.</summary>
+    private TimeSpan ThrottleRetryAfter(DateTimeOffset now)
+    {
+        var wait = _recentValidations.Count > 0 ? _recentValidations.Peek() + _options.Signals.BurstWindow - now : TimeSpan.Zero;
+        return wait > TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1);
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1101, LogLevel.Warning, "Session {Session} raised {Signals}; policy: {Action}.")]
+        public static partial void Signals(ILogger logger, string session, SessionSignals signals, SignalPolicy action);
+    }
+}
