@@ -16,6 +16,9 @@ public static class SessionApi
     /// <summary>Maps every route of the API.</summary>
     public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
     {
+        var limiter = app.ServiceProvider.GetRequiredService<FailedTokenLimiter>();
+        var current = app.MapGroup("/sessions/current").AddEndpointFilter(limiter.FilterAsync);
+
         app.MapPost("/sessions", async (CreateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
             var created = await store.CreateAsync(request.UserId!, new SessionCreateOptions
@@ -29,18 +32,18 @@ public static class SessionApi
             return Results.Json(SessionResponse.From(created.Session, created.Token.Value), statusCode: StatusCodes.Status201Created);
         });
 
-        app.MapGet("/sessions/current", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
+        current.MapGet("", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
             Found(await store.ValidateAsync(Token(http), Client(http), ct)));
 
-        app.MapPatch("/sessions/current", async (UpdateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        current.MapPatch("", async (UpdateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
             Found(await store.UpdateAsync(Token(http), new SessionUpdate { Metadata = request.Metadata, Role = request.Role }, request.ExpectedVersion, ct)));
 
-        app.MapPost("/sessions/current/rotate", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
+        current.MapPost("/rotate", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.RotateAsync(Token(http), cancellationToken: ct) is { } rotated
                 ? Results.Json(SessionResponse.From(rotated.Session, rotated.Token.Value))
                 : NotFound());
 
-        app.MapDelete("/sessions/current", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
+        current.MapDelete("", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.DeleteAsync(Token(http), ct) ? Results.NoContent() : NotFound());
 
         app.MapGet("/users/{userId}/sessions", async (string userId, int? limit, string? cursor, ISessionStore store, CancellationToken ct) =>

@@ -37,6 +37,15 @@ public sealed class SiloHostOptions
 
     /// <summary>Largest HTTP request body accepted, in bytes. Default 256 KiB.</summary>
     public long MaxRequestBodyBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Largest total size of an HTTP request's headers, in bytes. Default 16 KiB.</summary>
+    public int MaxRequestHeadersBytes { get; set; } = 16 * 1024;
+
+    /// <summary>
+    /// Failed token checks (404 on a token route) one calling address may make per minute before its token
+    /// requests get 429. Default 100. A backend that calls for many users from one address may need more.
+    /// </summary>
+    public int FailedTokenChecksPerMinute { get; set; } = 100;
 }
 
 internal sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOptions>
@@ -70,9 +79,14 @@ internal sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOption
             failures.Add($"{S}:ApiKey must be at least 16 characters long.");
         }
 
-        if (options.MaxRequestBodyBytes < 1024)
+        if (options.MaxRequestBodyBytes < 1024 || options.MaxRequestHeadersBytes < 4096)
         {
-            failures.Add($"{S}:MaxRequestBodyBytes must be at least 1024.");
+            failures.Add($"{S}:MaxRequestBodyBytes must be at least 1024 and {S}:MaxRequestHeadersBytes at least 4096.");
+        }
+
+        if (options.FailedTokenChecksPerMinute < 1)
+        {
+            failures.Add($"{S}:FailedTokenChecksPerMinute must be at least 1.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

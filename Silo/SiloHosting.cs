@@ -25,7 +25,12 @@ public static class SiloHosting
         }
 
         builder.Services.AddSingleton(Options.Create(host));
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = host.MaxRequestBodyBytes);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.MaxRequestBodySize = host.MaxRequestBodyBytes;
+            kestrel.Limits.MaxRequestHeadersTotalSize = host.MaxRequestHeadersBytes;
+        });
+        builder.Services.AddSingleton(new FailedTokenLimiter(host.FailedTokenChecksPerMinute));
 
         builder.UseOrleans(silo =>
         {

@@ -75,6 +75,51 @@ public sealed class SiloHostTests
         await HttpApiTests.AssertProblem(throttled, HttpStatusCode.TooManyRequests);
     }
 
+    [Fact]
+    public async Task Failed_token_checks_from_one_address_are_limited_with_429_and_retry_after()
+    {
+        await using var factory = SiloApiFactory.Create(null, ("SessionStore:FailedTokenChecksPerMinute", "5"));
+        using var http = factory.CreateClient();
+        var genuine = JsonDocument.Parse(await (await http.PostAsJsonAsync("/sessions", new { userId = "limited" }, Ct)).Content.ReadAsStringAsync(Ct))
+            .RootElement.GetProperty("token").GetString();
+
+        async Task<HttpResponseMessage> Check(string? token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/sessions/current");
+            request.Headers.Add("X-Session-Token", token);
+            return await http.SendAsync(request, Ct);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await Check(genuine)).StatusCode); // successes cost nothing
+        for (var i = 0; i < 5; i++)
+        {
+            await HttpApiTests.AssertProblem(await Check("sg1_x_" + i), HttpStatusCode.NotFound);
+        }
+
+        using var limited = await Check("sg1_x_6");
+        await HttpApiTests.AssertProblem(limited, HttpStatusCode.TooManyRequests);
+        Assert.InRange(limited.Headers.RetryAfter!.Delta!.Value, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(1));
+        await HttpApiTests.AssertProblem(await Check(genuine), HttpStatusCode.TooManyRequests);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/stats", Ct)).StatusCode); // other routes are not affected
+    }
+
+    [Fact]
+    public async Task Kestrel_refuses_oversized_headers_and_bodies()
+    {
+        await using var factory = SiloApiFactory.Create(null, ("SessionStore:MaxRequestHeadersBytes", "8192"));
+        factory.UseKestrel(0);
+        factory.StartServer();
+        using var http = factory.CreateClient();
+
+        using var hugeHeader = new HttpRequestMessage(HttpMethod.Get, "/health");
+        hugeHeader.Headers.Add("X-Padding", new string('p', 10_000));
+        Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, (await http.SendAsync(hugeHeader, Ct)).StatusCode);
+
+        using var hugeBody = new StringContent(new string(' ', 300 * 1024) + "{}", System.Text.Encoding.UTF8, "application/json");
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await http.PostAsync("/sessions", hugeBody, Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", Ct)).StatusCode);
+    }
+
     [Theory]
     [InlineData("SessionStore:SiloPort", "0")]
     [InlineData("SessionStore:GatewayPort", "70000")]
@@ -89,6 +134,7 @@ public sealed class SiloHostTests
     [InlineData("SessionStore:Redis", "")]
     [InlineData("SessionStore:Signals:IPv4PrefixLength", "33")]
     [InlineData("SessionStore:Signals:CreationBurst", "Revoke")]
+    [InlineData("SessionStore:FailedTokenChecksPerMinute", "0")]
     public void Bad_settings_fail_at_start_up_with_a_message_naming_the_setting(string setting, string value)
     {
         using var factory = SiloApiFactory.Create(null, (setting, value));
