@@ -9,6 +9,9 @@ public sealed class SessionGrainsClientOptions
     /// </summary>
     public string? Redis { get; set; }
 
+    /// <summary>PEM file of the CA that signed the Redis server's TLS certificate, when the OS does not trust it.</summary>
+    public string? RedisCaCertificate { get; set; }
+
     /// <summary>Orleans cluster id; must match the silos'. Default <c>sessiongrains</c>.</summary>
     public string ClusterId { get; set; } = "sessiongrains";
 

@@ -54,7 +54,7 @@ public static partial class SessionGrainsServiceCollectionExtensions
             });
             if (options.Redis is { } redis)
             {
-                var configuration = RedisConfiguration.Parse(redis, "SessionStore:Redis");
+                var configuration = RedisConfiguration.Parse(redis, "SessionStore:Redis", options.RedisCaCertificate);
                 client.UseRedisClustering(o => o.ConfigurationOptions = configuration);
             }
             else

@@ -6,13 +6,22 @@ namespace SessionGrains;
 /// <summary>Reads the StackExchange.Redis configuration strings that silos and frontends share.</summary>
 public static class RedisConfiguration
 {
+    /// <summary>The setting that names a CA certificate file for Redis TLS.</summary>
+    public const string CaSetting = "SessionStore:RedisCaCertificate";
+
     /// <summary>
     /// Parses a configuration string (<c>host:port,password=...,ssl=true</c>, a Sentinel
     /// <c>serviceName=...</c>, or several cluster endpoints). Fails with an
     /// <see cref="OptionsValidationException"/> that names <paramref name="settingName"/> but never repeats
     /// the string, which may hold a password.
     /// </summary>
-    public static ConfigurationOptions Parse(string configuration, string settingName)
+    /// <param name="configuration">The configuration string.</param>
+    /// <param name="settingName">The setting it came from, for error messages.</param>
+    /// <param name="trustedCaPath">
+    /// A PEM file with the CA that signed the Redis server's TLS certificate, when it is not one the
+    /// operating system trusts (setting <c>SessionStore:RedisCaCertificate</c>).
+    /// </param>
+    public static ConfigurationOptions Parse(string configuration, string settingName, string? trustedCaPath = null)
     {
         ConfigurationOptions? options = null;
         try
@@ -28,6 +37,17 @@ public static class RedisConfiguration
         {
             throw new OptionsValidationException(settingName, typeof(ConfigurationOptions),
                 [$"{settingName} is not a valid StackExchange.Redis configuration string (expected e.g. \"127.0.0.1:6379,password=...\")."]);
+        }
+
+        if (!string.IsNullOrWhiteSpace(trustedCaPath))
+        {
+            if (!File.Exists(trustedCaPath))
+            {
+                throw new OptionsValidationException(CaSetting, typeof(ConfigurationOptions),
+                    [$"{CaSetting}: the file '{trustedCaPath}' does not exist."]);
+            }
+
+            options.TrustIssuer(trustedCaPath);
         }
 
         // Keep retrying in the background instead of failing start-up when Redis is slow to come up.

@@ -55,6 +55,9 @@ public sealed class SessionGrainsOptions
     /// </summary>
     public string? Redis { get; set; }
 
+    /// <summary>PEM file of the CA that signed the Redis server's TLS certificate, when the OS does not trust it.</summary>
+    public string? RedisCaCertificate { get; set; }
+
     /// <summary>Client (IP, User-Agent) and activity signals and what they do (<c>SessionStore:Signals:...</c>).</summary>
     public SessionSignalOptions Signals { get; set; } = new();
 

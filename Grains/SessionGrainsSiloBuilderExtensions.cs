@@ -33,7 +33,7 @@ public static class SessionGrainsSiloBuilderExtensions
 
         services.TryAddSingleton<SessionGrainsMetrics>();
         var redis = options.Redis is { } configuration
-            ? RedisConfiguration.Parse(configuration, $"{SessionGrainsOptions.SectionName}:Redis")
+            ? RedisConfiguration.Parse(configuration, $"{SessionGrainsOptions.SectionName}:Redis", options.RedisCaCertificate)
             : null;
         if (redis is not null)
         {

@@ -14,6 +14,9 @@ public sealed class SiloHostOptions
     /// <summary>Redis configuration string for clustering, storage and reminders; null runs the embedded default. A secret.</summary>
     public string? Redis { get; set; }
 
+    /// <summary>PEM file of the CA that signed the Redis server's TLS certificate, when the OS does not trust it.</summary>
+    public string? RedisCaCertificate { get; set; }
+
     /// <summary>Orleans cluster id. Default <c>sessiongrains</c>.</summary>
     public string ClusterId { get; set; } = "sessiongrains";
 

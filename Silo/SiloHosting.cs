@@ -32,6 +32,15 @@ public static class SiloHosting
         });
         builder.Services.AddSingleton(new FailedTokenLimiter(host.FailedTokenChecksPerMinute));
 
+        var redis = host.Redis is { } configuration
+            ? RedisConfiguration.Parse(configuration, $"{SessionGrainsOptions.SectionName}:Redis", host.RedisCaCertificate)
+            : null;
+        if (redis is not null)
+        {
+            // Registered before the silo, so it runs (and fails clearly) before Orleans touches Redis.
+            builder.Services.AddHostedService(sp => new RedisStartupCheck(redis, sp.GetRequiredService<ILogger<RedisStartupCheck>>()));
+        }
+
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(cluster =>
@@ -40,10 +49,9 @@ public static class SiloHosting
                 cluster.ServiceId = host.ServiceId;
             });
 
-            if (host.Redis is { } redis)
+            if (redis is not null)
             {
-                var configuration = RedisConfiguration.Parse(redis, $"{SessionGrainsOptions.SectionName}:Redis");
-                silo.UseRedisClustering(o => o.ConfigurationOptions = configuration);
+                silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
                 if (host.AdvertisedAddress is { } address)
                 {
                     silo.ConfigureEndpoints(IPAddress.Parse(address), host.SiloPort, host.GatewayPort, listenOnAnyHostAddress: true);
@@ -58,11 +66,7 @@ public static class SiloHosting
                 silo.UseLocalhostClustering(host.SiloPort, host.GatewayPort, serviceId: host.ServiceId, clusterId: host.ClusterId);
             }
 
-            silo.AddSessionGrains(options =>
-            {
-                section.Bind(options);
-                options.Redis = host.Redis;
-            });
+            silo.AddSessionGrains(options => section.Bind(options));
         });
         builder.Services.AddSessionStore(store =>
         {

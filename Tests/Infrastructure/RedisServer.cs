@@ -5,21 +5,39 @@ using StackExchange.Redis;
 
 namespace SessionGrains.Tests.Infrastructure;
 
+/// <summary>How a test Redis is secured: a password for the default user, extra ACL commands, TLS.</summary>
+public sealed record class RedisServerSettings(
+    string? Password = null,
+    IReadOnlyList<string>? AclSetUser = null,
+    bool Tls = false);
+
 /// <summary>
 /// A real redis-server process on a free loopback port with its own temporary directory, started for the
 /// test run and stopped (by process id) when it ends. Fails loudly when redis-server is not installed.
 /// </summary>
 public sealed class RedisServer : IAsyncLifetime
 {
+    private readonly RedisServerSettings _settings;
     private Process? _process;
     private ConnectionMultiplexer? _connection;
+
+    public RedisServer()
+        : this(new RedisServerSettings())
+    {
+    }
+
+    internal RedisServer(RedisServerSettings settings) => _settings = settings;
 
     public int Port { get; private set; }
 
     public string Directory { get; } = Path.Combine(Path.GetTempPath(), "sessiongrains-redis-" + Guid.NewGuid().ToString("N")[..8]);
 
-    /// <summary>StackExchange.Redis configuration string of this server.</summary>
-    public string ConnectionString => $"127.0.0.1:{Port}";
+    /// <summary>With TLS: the PEM file of the throwaway CA that signed the server's certificate.</summary>
+    public string CaCertificatePath => Path.Combine(Directory, "ca.crt");
+
+    /// <summary>StackExchange.Redis configuration string of this server, as the default user.</summary>
+    public string ConnectionString =>
+        $"127.0.0.1:{Port}" + (_settings.Password is { } password ? $",password={password}" : "") + (_settings.Tls ? ",ssl=true,sslHost=localhost" : "");
 
     public IDatabase Database => (_connection ?? throw new InvalidOperationException("Redis is not started.")).GetDatabase();
 
@@ -31,11 +49,32 @@ public sealed class RedisServer : IAsyncLifetime
         Port = FreePort();
         var start = new ProcessStartInfo(FindExecutable("redis-server"))
         {
-            ArgumentList = { "--port", Port.ToString(), "--bind", "127.0.0.1", "--dir", Directory, "--save", "", "--appendonly", "no", "--protected-mode", "yes" },
+            ArgumentList = { "--bind", "127.0.0.1", "--dir", Directory, "--save", "", "--appendonly", "no", "--protected-mode", "yes" },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (_settings.Tls)
+        {
+            TestCertificates.WriteCaAndServer(Directory);
+            foreach (var arg in new[] { "--port", "0", "--tls-port", Port.ToString(), "--tls-cert-file", Path.Combine(Directory, "server.crt"),
+                "--tls-key-file", Path.Combine(Directory, "server.key"), "--tls-ca-cert-file", CaCertificatePath, "--tls-auth-clients", "no" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+        }
+        else
+        {
+            start.ArgumentList.Add("--port");
+            start.ArgumentList.Add(Port.ToString());
+        }
+
+        if (_settings.Password is { } password)
+        {
+            start.ArgumentList.Add("--requirepass");
+            start.ArgumentList.Add(password);
+        }
+
         _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start.");
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };
@@ -48,8 +87,19 @@ public sealed class RedisServer : IAsyncLifetime
         {
             try
             {
-                _connection = await ConnectionMultiplexer.ConnectAsync($"{ConnectionString},connectTimeout=1000");
+                var options = ConfigurationOptions.Parse($"{ConnectionString},connectTimeout=1000,allowAdmin=true");
+                if (_settings.Tls)
+                {
+                    options.TrustIssuer(CaCertificatePath);
+                }
+
+                _connection = await ConnectionMultiplexer.ConnectAsync(options);
                 await _connection.GetDatabase().PingAsync();
+                if (_settings.AclSetUser is { } acl)
+                {
+                    await _connection.GetDatabase().ExecuteAsync("ACL", ["SETUSER", .. acl]);
+                }
+
                 return;
             }
             catch (RedisConnectionException) when (DateTime.UtcNow < deadline && !_process.HasExited)

@@ -1,0 +1,61 @@
+using StackExchange.Redis;
+
+namespace SessionGrains.Silo;
+
+/// <summary>
+/// Runs before the silo starts: connects to Redis once and turns what would be a wall of Orleans retries
+/// into one clear line. Wrong credentials (password, ACL user) or a TLS mismatch stop start-up at once;
+/// an unreachable Redis is retried for <see cref="Patience"/> (it may still be starting) before giving up.
+/// </summary>
+internal sealed partial class RedisStartupCheck(ConfigurationOptions redis, ILogger<RedisStartupCheck> logger) : IHostedService
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var probe = redis.Clone();
+        probe.AbortOnConnectFail = true;
+        probe.ConnectRetry = 1;
+        probe.ConnectTimeout = 5000;
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            try
+            {
+                await using var connection = await ConnectionMultiplexer.ConnectAsync(probe).ConfigureAwait(false);
+                await connection.GetDatabase().PingAsync().ConfigureAwait(false);
+                return;
+            }
+            catch (RedisConnectionException exception) when (!IsFinal(exception) && DateTime.UtcNow < deadline)
+            {
+                Log.Waiting(logger, exception.FailureType);
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            }
+            catch (RedisException exception)
+            {
+                // The exception's own message can quote the configuration; this one names only the setting.
+                throw new InvalidOperationException(
+                    $"SessionStore:Redis: cannot use Redis ({Describe(exception)}). Check the address, the password or ACL user, and the TLS settings (ssl=true, sslHost, SessionStore:RedisCaCertificate).");
+            }
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static bool IsFinal(RedisConnectionException exception) =>
+        exception.FailureType is ConnectionFailureType.AuthenticationFailure;
+
+    private static string Describe(RedisException exception) => exception switch
+    {
+        RedisConnectionException { FailureType: ConnectionFailureType.AuthenticationFailure } => "authentication failed: wrong password or ACL user",
+        RedisConnectionException connection => $"connection failed: {connection.FailureType}",
+        RedisServerException server when server.Message.StartsWith("NOPERM", StringComparison.Ordinal) => "the ACL user lacks a permission: " + server.Message.Split('\n')[0],
+        _ => exception.GetType().Name,
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(5001, LogLevel.Warning, "Redis is not reachable yet ({FailureType}); retrying.")]
+        public static partial void Waiting(ILogger logger, ConnectionFailureType failureType);
+    }
+}

@@ -1,0 +1,109 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using SessionGrains.Tests.Infrastructure;
+
+namespace SessionGrains.Tests;
+
+/// <summary>Redis with a password, with a restricted ACL user, and over TLS: the store works; wrong credentials stop start-up clearly.</summary>
+public sealed class RedisAccessControlTests
+{
+    private const string ServiceId = "sgacl";
+    private const string Password = "test-Pa55-word-0123";
+
+    /// <summary>The ACL the README recommends: only the service's keys, only the commands the providers use.</summary>
+    private static readonly string[] RestrictedUser =
+    [
+        "sessiongrains", "on", ">" + Password, "resetkeys", $"~{ServiceId}/*", "resetchannels", "&__Booksleeve_MasterChanged",
+        "nocommands", "+@connection", "+@read", "+@write", "+@scripting", "-@dangerous", "+info", "+client|setname", "+subscribe",
+    ];
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task The_store_works_on_redis_with_a_password()
+    {
+        await using var redis = await StartAsync(new RedisServerSettings(Password: Password));
+        await AssertStoreWorksAsync(redis, redis.ConnectionString);
+    }
+
+    [Fact]
+    public async Task The_store_works_as_an_acl_user_limited_to_its_keys_and_commands()
+    {
+        await using var redis = await StartAsync(new RedisServerSettings(Password: "admin-" + Password, AclSetUser: RestrictedUser));
+        await AssertStoreWorksAsync(redis, $"127.0.0.1:{redis.Port},user=sessiongrains,password={Password}");
+
+        // The user really is restricted: it cannot touch other keys or flush the database.
+        await using var user = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{redis.Port},user=sessiongrains,password={Password}");
+        await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(() => user.GetDatabase().StringSetAsync("other/key", "x"));
+        await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(() => user.GetDatabase().ExecuteAsync("FLUSHDB"));
+    }
+
+    [Fact]
+    public async Task The_store_works_over_tls_with_a_private_ca()
+    {
+        await using var redis = await StartAsync(new RedisServerSettings(Password: Password, Tls: true));
+        await AssertStoreWorksAsync(redis, redis.ConnectionString, ("SessionStore:RedisCaCertificate", redis.CaCertificatePath));
+    }
+
+    [Fact]
+    public async Task A_wrong_password_stops_start_up_with_a_clear_message_that_hides_the_password()
+    {
+        await using var redis = await StartAsync(new RedisServerSettings(Password: Password));
+        using var factory = SiloApiFactory.Create(redis, ("SessionStore:Redis", $"127.0.0.1:{redis.Port},password=wrong-secret-42"));
+
+        var failure = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        var message = Flatten(failure);
+        Assert.Contains("SessionStore:Redis", message, StringComparison.Ordinal);
+        Assert.Contains("authentication failed", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("wrong-secret-42", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Tls_without_trusting_the_ca_stops_start_up_with_a_clear_message()
+    {
+        await using var redis = await StartAsync(new RedisServerSettings(Tls: true));
+        using var factory = SiloApiFactory.Create(redis);
+
+        var failure = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
+
+        Assert.Contains("SessionStore:Redis: cannot use Redis", Flatten(failure), StringComparison.Ordinal);
+    }
+
+    private static async Task<RedisServer> StartAsync(RedisServerSettings settings)
+    {
+        var redis = new RedisServer(settings);
+        await redis.InitializeAsync();
+        return redis;
+    }
+
+    private static async Task AssertStoreWorksAsync(RedisServer redis, string connectionString, params (string, string?)[] extra)
+    {
+        await using var factory = SiloApiFactory.Create(redis, [("SessionStore:Redis", connectionString), ("SessionStore:ServiceId", ServiceId), .. extra]);
+        using var http = factory.CreateClient();
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", Ct)).StatusCode);
+
+        var created = JsonDocument.Parse(await (await http.PostAsJsonAsync("/sessions", new { userId = "acl-user" }, Ct)).Content.ReadAsStringAsync(Ct)).RootElement;
+        using var validate = new HttpRequestMessage(HttpMethod.Get, "/sessions/current");
+        validate.Headers.Add("X-Session-Token", created.GetProperty("token").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(validate, Ct)).StatusCode);
+        var listed = JsonDocument.Parse(await http.GetStringAsync("/users/acl-user/sessions", Ct)).RootElement;
+        Assert.Equal(1, listed.GetProperty("sessions").GetArrayLength());
+        Assert.Equal(1, JsonDocument.Parse(await (await http.DeleteAsync("/users/acl-user/sessions", Ct)).Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("ended").GetInt32());
+
+        // Written where the admin can see it: the keys of this service.
+        Assert.True(await redis.Database.KeyExistsAsync($"{ServiceId}/members/{factory.ClusterId}"));
+    }
+
+    private static string Flatten(Exception exception)
+    {
+        var parts = new List<string>();
+        for (Exception? e = exception; e is not null; e = e.InnerException)
+        {
+            parts.Add(e.Message);
+        }
+
+        return string.Join(" | ", parts);
+    }
+}
