@@ -20,6 +20,7 @@ public sealed class ClientLibraryTests(RedisServer redis)
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", Ct)).StatusCode);
 
         var builder = Host.CreateApplicationBuilder();
+        builder.Logging.AddTokenLogWatch();
         builder.Services.AddSessionGrainsClient(o =>
         {
             o.Redis = redis.ConnectionString;
@@ -48,6 +49,7 @@ public sealed class ClientLibraryTests(RedisServer redis)
     public async Task A_host_app_embeds_a_silo_in_one_call_and_uses_the_same_store()
     {
         var builder = Host.CreateApplicationBuilder();
+        builder.Logging.AddTokenLogWatch();
         builder.UseOrleans(silo => silo
             .UseLocalhostClustering(RedisServer.FreePort(), RedisServer.FreePort(), serviceId: "embedded-" + Guid.NewGuid().ToString("N")[..6])
             .AddSessionGrains(o => o.DefaultIdleTimeout = TimeSpan.FromMinutes(5)));

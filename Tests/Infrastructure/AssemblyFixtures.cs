@@ -2,3 +2,6 @@ using SessionGrains.Tests.Infrastructure;
 
 // One Redis server for the whole run; each cluster uses its own service id, so its keys never collide.
 [assembly: AssemblyFixture(typeof(RedisServer))]
+
+// Every log line of the run is checked for session tokens; a leak fails the run.
+[assembly: AssemblyFixture(typeof(TokenLogWatchFixture))]

@@ -51,6 +51,8 @@ public sealed class SessionCluster : IAsyncDisposable
         var builder = new InProcessTestClusterBuilder(silos);
         builder.Options.ServiceId = serviceId;
         builder.Options.ClusterId = serviceId;
+        builder.ConfigureHost(host => host.Logging.AddTokenLogWatch());
+        builder.ConfigureClientHost(host => host.Logging.AddTokenLogWatch());
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddSessionGrains(options =>

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
 
 namespace SessionGrains.Tests.Infrastructure;
 
@@ -48,5 +49,6 @@ public sealed class SiloApiFactory(IReadOnlyDictionary<string, string?> settings
         }
 
         builder.UseEnvironment("Production");
+        builder.ConfigureLogging(logging => logging.AddTokenLogWatch());
     }
 }
