@@ -4,7 +4,9 @@ namespace SessionGrains;
 /// <see cref="ISessionStore"/> over Orleans grains. Works the same from an external client
 /// (<c>IClusterClient</c>) and inside a silo (<c>IGrainFactory</c>). The token never leaves this class:
 /// grains receive only the session id derived from it, and a token that fails the
-/// <see cref="SessionTokenCodec"/> check (shape, key, MAC) costs no grain call at all.
+/// <see cref="SessionTokenCodec"/> check (shape, key, MAC) costs no grain call at all. Transient cluster
+/// failures are retried briefly (<see cref="SessionStoreRetry"/>), then reported as
+/// <see cref="SessionStoreUnavailableException"/>.
 /// </summary>
 public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens) : ISessionStore
 {
@@ -13,8 +15,8 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
     {
         SessionIds.ValidateUserId(userId);
         var token = tokens.Create();
-        var result = await Index(userId).CreateSessionAsync(token.SessionId, options ?? new SessionCreateOptions())
-            .WaitAsync(cancellationToken).ConfigureAwait(false);
+        options ??= new SessionCreateOptions();
+        var result = await Call(() => Index(userId).CreateSessionAsync(token.SessionId, options), cancellationToken).ConfigureAwait(false);
         return result switch
         {
             { Session: { } session } => new CreatedSession(token, session),
@@ -26,7 +28,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
     /// <inheritdoc/>
     public Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default) =>
         tokens.TryParse(token, out var parsed)
-            ? Session(parsed.SessionId).ValidateAsync(client).WaitAsync(cancellationToken)
+            ? Call(() => Session(parsed.SessionId).ValidateAsync(client), cancellationToken)
             : Task.FromResult<SessionInfo?>(null);
 
     /// <inheritdoc/>
@@ -38,7 +40,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
             return null;
         }
 
-        var result = await Session(parsed.SessionId).UpdateAsync(change, expectedVersion).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var result = await Call(() => Session(parsed.SessionId).UpdateAsync(change, expectedVersion), cancellationToken).ConfigureAwait(false);
         return result.CurrentVersion is { } current
             ? throw new SessionVersionConflictException(expectedVersion ?? 0, current)
             : result.Session;
@@ -53,8 +55,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
         }
 
         var next = tokens.Create();
-        var session = await Index(userId).RotateSessionAsync(sessionId, next.SessionId, gracePeriod)
-            .WaitAsync(cancellationToken).ConfigureAwait(false);
+        var session = await Call(() => Index(userId).RotateSessionAsync(sessionId, next.SessionId, gracePeriod), cancellationToken).ConfigureAwait(false);
         return session is null ? null : new CreatedSession(next, session);
     }
 
@@ -66,8 +67,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
             return false;
         }
 
-        return await Index(userId).EndSessionAsync(sessionId, SessionEndReason.Deleted, onlyIfListed: false)
-            .WaitAsync(cancellationToken).ConfigureAwait(false);
+        return await Call(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Deleted, onlyIfListed: false), cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
@@ -75,7 +75,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
     {
         SessionIds.ValidateUserId(userId);
         return SessionToken.IsWellFormedSessionId(sessionId)
-            ? Index(userId).EndSessionAsync(sessionId, SessionEndReason.Revoked, onlyIfListed: true).WaitAsync(cancellationToken)
+            ? Call(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Revoked, onlyIfListed: true), cancellationToken)
             : Task.FromResult(false);
     }
 
@@ -83,33 +83,29 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
     public Task<SessionPage> ListByUserAsync(string userId, int limit = 100, string? cursor = null, CancellationToken cancellationToken = default)
     {
         SessionIds.ValidateUserId(userId);
-        return Index(userId).ListAsync(limit, cursor).WaitAsync(cancellationToken);
+        return Call(() => Index(userId).ListAsync(limit, cursor), cancellationToken);
     }
 
     /// <inheritdoc/>
     public Task<int> DeleteAllForUserAsync(string userId, string? exceptSessionId = null, CancellationToken cancellationToken = default)
     {
         SessionIds.ValidateUserId(userId);
-        return Index(userId).EndAllAsync(exceptSessionId).WaitAsync(cancellationToken);
+        return Call(() => Index(userId).EndAllAsync(exceptSessionId), cancellationToken);
     }
 
     /// <inheritdoc/>
     public async Task<long> CountAsync(CancellationToken cancellationToken = default)
     {
-        var shards = new Task<long>[ISessionCounterGrain.Shards];
-        for (var i = 0; i < shards.Length; i++)
-        {
-            shards[i] = grains.GetGrain<ISessionCounterGrain>(i).GetAsync();
-        }
-
-        return (await Task.WhenAll(shards).WaitAsync(cancellationToken).ConfigureAwait(false)).Sum();
+        var shards = Enumerable.Range(0, ISessionCounterGrain.Shards)
+            .Select(shard => Call(() => grains.GetGrain<ISessionCounterGrain>(shard).GetAsync(), cancellationToken));
+        return (await Task.WhenAll(shards).ConfigureAwait(false)).Sum();
     }
 
     /// <inheritdoc/>
     public Task<int> CountForUserAsync(string userId, CancellationToken cancellationToken = default)
     {
         SessionIds.ValidateUserId(userId);
-        return Index(userId).CountAsync().WaitAsync(cancellationToken);
+        return Call(() => Index(userId).CountAsync(), cancellationToken);
     }
 
     /// <summary>The session id and user of a live token, or null: the first hop of operations the user index decides.</summary>
@@ -120,9 +116,12 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
             return null;
         }
 
-        var session = await Session(parsed.SessionId).PeekAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        var session = await Call(() => Session(parsed.SessionId).PeekAsync(), cancellationToken).ConfigureAwait(false);
         return session is null ? null : (parsed.SessionId, session.UserId);
     }
+
+    private static Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancellationToken) =>
+        SessionStoreRetry.ExecuteAsync(call, cancellationToken);
 
     private ISessionGrain Session(string sessionId) => grains.GetGrain<ISessionGrain>(sessionId);
 

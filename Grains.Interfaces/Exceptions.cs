@@ -60,3 +60,32 @@ public sealed class SessionThrottledException : Exception
     [Id(0)]
     public TimeSpan RetryAfter { get; private set; }
 }
+
+/// <summary>
+/// The store cannot answer now: its storage (Redis) is unreachable, or no silo could take the request
+/// after the client's retries. Nothing was changed by the failed call unless it says otherwise; try again
+/// after <see cref="RetryAfter"/>. The HTTP API answers 503 with <c>Retry-After</c>.
+/// </summary>
+[GenerateSerializer, Alias("sessiongrains.session-store-unavailable-exception")]
+public sealed class SessionStoreUnavailableException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public SessionStoreUnavailableException(string message, TimeSpan retryAfter) : base(message) => RetryAfter = retryAfter;
+
+    /// <summary>Creates the exception.</summary>
+    public SessionStoreUnavailableException(string message, TimeSpan retryAfter, Exception innerException)
+        : base(message, innerException) => RetryAfter = retryAfter;
+
+    /// <summary>Creates the exception.</summary>
+    public SessionStoreUnavailableException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionStoreUnavailableException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionStoreUnavailableException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>A suggestion of how long to wait before trying again.</summary>
+    [Id(0)]
+    public TimeSpan RetryAfter { get; private set; } = TimeSpan.FromSeconds(5);
+}

@@ -50,8 +50,10 @@ public static class RedisConfiguration
             options.TrustIssuer(trustedCaPath);
         }
 
-        // Keep retrying in the background instead of failing start-up when Redis is slow to come up.
+        // Keep reconnecting in the background instead of failing start-up when Redis is slow to come up, and
+        // while disconnected fail commands at once instead of queueing them: callers get a fast 503, not a hang.
         options.AbortOnConnectFail = false;
+        options.BacklogPolicy = BacklogPolicy.FailFast;
         return options;
     }
 }

@@ -11,7 +11,9 @@ internal sealed class SessionCounterGrain(
     : Grain, ISessionCounterGrain
 {
     private static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(5);
-    private bool _dirty;
+
+    // Changes since the last write: re-applied on top of the stored count after an etag conflict.
+    private long _unwritten;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -22,7 +24,7 @@ internal sealed class SessionCounterGrain(
     public Task AddAsync(long delta)
     {
         state.State.Count += delta;
-        _dirty = true;
+        _unwritten += delta;
         return Task.CompletedTask;
     }
 
@@ -30,12 +32,15 @@ internal sealed class SessionCounterGrain(
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => FlushAsync();
 
-    private async Task FlushAsync()
-    {
-        if (_dirty)
+    private Task FlushAsync() => _unwritten == 0 ? Task.CompletedTask : StorageConflicts.RetryAsync(
+        async () =>
         {
-            _dirty = false;
             await state.WriteStateAsync();
-        }
-    }
+            _unwritten = 0;
+        },
+        async () =>
+        {
+            await state.ReadStateAsync();
+            state.State.Count += _unwritten;
+        });
 }

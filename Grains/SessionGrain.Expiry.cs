@@ -19,13 +19,13 @@ internal sealed partial class SessionGrain
     // Fallback period: if a re-arm is ever missed, the reminder comes back this often.
     private static readonly TimeSpan ExpiryReminderPeriod = TimeSpan.FromMinutes(1);
 
-    public async Task ReceiveReminder(string reminderName, TickStatus status)
-    {
-        if (reminderName != ExpiryReminderName)
-        {
-            return;
-        }
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == ExpiryReminderName
+            ? StorageConflicts.RetryAsync(OnExpiryReminderAsync, ReloadAsync)
+            : Task.CompletedTask;
 
+    private async Task OnExpiryReminderAsync()
+    {
         var now = _time.GetUtcNow();
         if (_session is { } session)
         {

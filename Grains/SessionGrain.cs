@@ -39,7 +39,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         return Task.CompletedTask;
     }
 
-    public async Task<SessionInfo?> ValidateAsync(ClientInfo? client)
+    public Task<SessionInfo?> ValidateAsync(ClientInfo? client) =>
+        StorageConflicts.RetryAsync(() => ValidateCoreAsync(client), ReloadAsync);
+
+    private async Task<SessionInfo?> ValidateCoreAsync(ClientInfo? client)
     {
         var now = _time.GetUtcNow();
         if (_session is null)
@@ -73,9 +76,14 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 
     public Task<SessionInfo?> PeekAsync() => Task.FromResult(LiveSession(_time.GetUtcNow()));
 
-    public async Task<SessionUpdateResult> UpdateAsync(SessionUpdate change, long? expectedVersion)
+    public Task<SessionUpdateResult> UpdateAsync(SessionUpdate change, long? expectedVersion)
     {
         ArgumentNullException.ThrowIfNull(change);
+        return StorageConflicts.RetryAsync(() => UpdateCoreAsync(change, expectedVersion), ReloadAsync);
+    }
+
+    private async Task<SessionUpdateResult> UpdateCoreAsync(SessionUpdate change, long? expectedVersion)
+    {
         var now = _time.GetUtcNow();
         if (_session is null || SessionExpiry.IsExpired(now, _session.ExpiresAt))
         {
@@ -97,9 +105,14 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         return new SessionUpdateResult(updated, null);
     }
 
-    public async Task<bool> InitializeAsync(SessionInfo session)
+    public Task<bool> InitializeAsync(SessionInfo session)
     {
         ArgumentNullException.ThrowIfNull(session);
+        return StorageConflicts.RetryAsync(() => InitializeCoreAsync(session), ReloadAsync);
+    }
+
+    private async Task<bool> InitializeCoreAsync(SessionInfo session)
+    {
         if (LiveSession(_time.GetUtcNow()) is not null || _state.State.RotatedTo is not null)
         {
             return false;
@@ -112,7 +125,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         return true;
     }
 
-    public async Task<bool> EndAsync(SessionEndReason reason)
+    public Task<bool> EndAsync(SessionEndReason reason) =>
+        StorageConflicts.RetryAsync(() => EndCoreAsync(reason), ReloadAsync);
+
+    private async Task<bool> EndCoreAsync(SessionEndReason reason)
     {
         var wasLive = LiveSession(_time.GetUtcNow()) is not null;
         await ClearAsync();
@@ -125,7 +141,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         return wasLive;
     }
 
-    public async Task<SessionInfo?> HandOverAsync(string newSessionId, TimeSpan gracePeriod)
+    public Task<SessionInfo?> HandOverAsync(string newSessionId, TimeSpan gracePeriod) =>
+        StorageConflicts.RetryAsync(() => HandOverCoreAsync(newSessionId, gracePeriod), ReloadAsync);
+
+    private async Task<SessionInfo?> HandOverCoreAsync(string newSessionId, TimeSpan gracePeriod)
     {
         var now = _time.GetUtcNow();
         var live = LiveSession(now);
@@ -150,6 +169,21 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 
         Log.Rotated(_logger, SessionIds.ForLog(SessionId), SessionIds.ForLog(newSessionId), gracePeriod);
         return carried;
+    }
+
+    /// <summary>
+    /// Reads the stored state again after an etag conflict. A newer last access held in memory is kept:
+    /// the slide happened, whichever activation wrote last.
+    /// </summary>
+    private async Task ReloadAsync()
+    {
+        var inMemory = _session;
+        await _state.ReadStateAsync();
+        _session = _state.State.Session;
+        if (_session is not null && inMemory is not null && inMemory.LastAccessedAt > _session.LastAccessedAt)
+        {
+            _session = _session with { LastAccessedAt = inMemory.LastAccessedAt, LastSeenFrom = inMemory.LastSeenFrom };
+        }
     }
 
     private SessionInfo? LiveSession(DateTimeOffset now) =>

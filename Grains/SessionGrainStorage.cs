@@ -1,41 +1,58 @@
+using Microsoft.Extensions.Logging;
 using Orleans.Storage;
 
 namespace SessionGrains;
 
 /// <summary>
 /// The storage the session grains see: the configured provider (Redis or memory), counted in
-/// <see cref="SessionGrainsMetrics"/>, and with Redis the key TTL backstop applied after each write.
+/// <see cref="SessionGrainsMetrics"/>, with Redis the key TTL backstop applied after each write, and any
+/// failure but an etag conflict reported as <see cref="SessionStoreUnavailableException"/> (HTTP 503), so
+/// callers get one clear error whatever the provider threw.
 /// </summary>
-internal sealed class SessionGrainStorage(
+internal sealed partial class SessionGrainStorage(
     string name,
     IGrainStorage inner,
     SessionGrainsMetrics metrics,
-    RedisSessionExpiryBackstop? expiryBackstop) : IGrainStorage
+    RedisSessionExpiryBackstop? expiryBackstop,
+    ILogger<SessionGrainStorage> logger) : IGrainStorage
 {
+    private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
+
     private readonly KeyValuePair<string, object?> _storageTag = new("storage", name);
 
-    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        Count("read");
-        return inner.ReadStateAsync(stateName, grainId, grainState);
-    }
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        GuardAsync("read", () => inner.ReadStateAsync(stateName, grainId, grainState));
 
-    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        Count("write");
-        await inner.WriteStateAsync(stateName, grainId, grainState).ConfigureAwait(false);
-        if (expiryBackstop is not null && grainState.State is IExpiringState expiring)
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        GuardAsync("write", async () =>
         {
-            await expiryBackstop.ApplyAsync(grainId, expiring).ConfigureAwait(false);
+            await inner.WriteStateAsync(stateName, grainId, grainState).ConfigureAwait(false);
+            if (expiryBackstop is not null && grainState.State is IExpiringState expiring)
+            {
+                await expiryBackstop.ApplyAsync(grainId, expiring).ConfigureAwait(false);
+            }
+        });
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
+        GuardAsync("clear", () => inner.ClearStateAsync(stateName, grainId, grainState));
+
+    private async Task GuardAsync(string operation, Func<Task> call)
+    {
+        metrics.StorageOperations.Add(1, _storageTag, new KeyValuePair<string, object?>("operation", operation));
+        try
+        {
+            await call().ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not InconsistentStateException and not SessionStoreUnavailableException)
+        {
+            Log.Failed(logger, exception, name, operation);
+            throw new SessionStoreUnavailableException($"The session storage is unavailable ({operation} failed); try again shortly.", RetryAfter);
         }
     }
 
-    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    private static partial class Log
     {
-        Count("clear");
-        return inner.ClearStateAsync(stateName, grainId, grainState);
+        [LoggerMessage(6001, LogLevel.Error, "Storage {Storage} failed to {Operation} grain state.")]
+        public static partial void Failed(ILogger logger, Exception exception, string storage, string operation);
     }
-
-    private void Count(string operation) =>
-        metrics.StorageOperations.Add(1, _storageTag, new KeyValuePair<string, object?>("operation", operation));
 }

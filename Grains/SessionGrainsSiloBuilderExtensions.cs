@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Persistence;
@@ -71,7 +72,8 @@ public static class SessionGrainsSiloBuilderExtensions
                 redis is null ? null : new RedisSessionExpiryBackstop(
                     grainId => StorageKey(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId, grainId),
                     sp.GetRequiredService<RedisConnection>(),
-                    sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value)));
+                    sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value),
+                sp.GetRequiredService<ILogger<SessionGrainStorage>>()));
         }
 
         return builder;

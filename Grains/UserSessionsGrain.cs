@@ -47,9 +47,26 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
 
     private Dictionary<string, SessionSummary> Sessions => _state.State.Sessions;
 
-    public async Task<SessionCreateResult> CreateSessionAsync(string sessionId, SessionCreateOptions options)
+    public Task<SessionCreateResult> CreateSessionAsync(string sessionId, SessionCreateOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        return StorageConflicts.RetryAsync(() => CreateCoreAsync(sessionId, options), ReloadAsync);
+    }
+
+    private async Task<SessionCreateResult> CreateCoreAsync(string sessionId, SessionCreateOptions options)
+    {
+        if (Sessions.ContainsKey(sessionId))
+        {
+            // A retried create whose first answer was lost: the session is already here.
+            if (await Session(sessionId).PeekAsync() is { } existing)
+            {
+                return new SessionCreateResult(existing, LimitReached: false, null);
+            }
+
+            Sessions.Remove(sessionId);
+            await SaveAsync(-1);
+        }
+
         var now = _time.GetUtcNow();
         var session = SessionRules.NewSession(sessionId, UserId, options, _options, now);
         var (limit, policy) = SessionRules.Limit(options, _options);
@@ -80,7 +97,10 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
 
         if (!await Session(sessionId).InitializeAsync(session))
         {
-            throw new InvalidOperationException("A session with this id already exists.");
+            // The session was stored but this index lost it (a crash between the two writes): adopt it.
+            session = await Session(sessionId).PeekAsync() is { } stored && stored.UserId == UserId
+                ? stored
+                : throw new InvalidOperationException("A session with this id already exists.");
         }
 
         Sessions[sessionId] = SessionSummary.From(session);
@@ -124,7 +144,10 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         return signals.CreationCooldown;
     }
 
-    public async Task<bool> EndSessionAsync(string sessionId, SessionEndReason reason, bool onlyIfListed)
+    public Task<bool> EndSessionAsync(string sessionId, SessionEndReason reason, bool onlyIfListed) =>
+        StorageConflicts.RetryAsync(() => EndSessionCoreAsync(sessionId, reason, onlyIfListed), ReloadAsync);
+
+    private async Task<bool> EndSessionCoreAsync(string sessionId, SessionEndReason reason, bool onlyIfListed)
     {
         var listed = Sessions.ContainsKey(sessionId);
         if (onlyIfListed && !listed)
@@ -141,7 +164,10 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         return wasLive;
     }
 
-    public async Task<SessionInfo?> RotateSessionAsync(string oldSessionId, string newSessionId, TimeSpan gracePeriod)
+    public Task<SessionInfo?> RotateSessionAsync(string oldSessionId, string newSessionId, TimeSpan gracePeriod) =>
+        StorageConflicts.RetryAsync(() => RotateCoreAsync(oldSessionId, newSessionId, gracePeriod), ReloadAsync);
+
+    private async Task<SessionInfo?> RotateCoreAsync(string oldSessionId, string newSessionId, TimeSpan gracePeriod)
     {
         var carried = await Session(oldSessionId).HandOverAsync(newSessionId, gracePeriod);
         var wasListed = Sessions.Remove(oldSessionId);
@@ -165,7 +191,10 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         return carried;
     }
 
-    public async Task<SessionPage> ListAsync(int limit, string? cursor)
+    public Task<SessionPage> ListAsync(int limit, string? cursor) =>
+        StorageConflicts.RetryAsync(() => ListCoreAsync(limit, cursor), ReloadAsync);
+
+    private async Task<SessionPage> ListCoreAsync(int limit, string? cursor)
     {
         if (limit is < 1 or > MaxPageSize)
         {
@@ -186,7 +215,10 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         return new SessionPage(page, next);
     }
 
-    public async Task<int> EndAllAsync(string? exceptSessionId)
+    public Task<int> EndAllAsync(string? exceptSessionId) =>
+        StorageConflicts.RetryAsync(() => EndAllCoreAsync(exceptSessionId), ReloadAsync);
+
+    private async Task<int> EndAllCoreAsync(string? exceptSessionId)
     {
         await PruneAndSaveAsync();
         var ending = Sessions.Keys.Where(id => id != exceptSessionId).ToList();
@@ -205,11 +237,12 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         return results.Count(wasLive => wasLive);
     }
 
-    public async Task<int> CountAsync()
-    {
-        await PruneAndSaveAsync();
-        return Sessions.Count;
-    }
+    public Task<int> CountAsync() =>
+        StorageConflicts.RetryAsync(async () =>
+        {
+            await PruneAndSaveAsync();
+            return Sessions.Count;
+        }, ReloadAsync);
 
     public Task ReportActivityAsync(SessionSummary session)
     {
@@ -223,13 +256,14 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         return Task.CompletedTask;
     }
 
-    public async Task ReportEndedAsync(string sessionId, SessionEndReason reason)
-    {
-        if (Sessions.Remove(sessionId))
+    public Task ReportEndedAsync(string sessionId, SessionEndReason reason) =>
+        StorageConflicts.RetryAsync(async () =>
         {
-            await SaveAsync(-1);
-        }
-    }
+            if (Sessions.Remove(sessionId))
+            {
+                await SaveAsync(-1);
+            }
+        }, ReloadAsync);
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -300,6 +334,13 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         {
             await GrainFactory.GetGrain<ISessionCounterGrain>(CounterShard(UserId)).AddAsync(liveDelta);
         }
+    }
+
+    /// <summary>Reads the index again after an etag conflict; unsaved activity reports are estimates and may go.</summary>
+    private async Task ReloadAsync()
+    {
+        await _state.ReadStateAsync();
+        _activityUnsaved = false;
     }
 
     private ISessionGrain Session(string sessionId) => GrainFactory.GetGrain<ISessionGrain>(sessionId);

@@ -18,17 +18,23 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
             SessionLimitExceededException limit => (StatusCodes.Status409Conflict, "Session limit reached", limit.Message),
             SessionVersionConflictException conflict => (StatusCodes.Status409Conflict, "Version conflict", conflict.Message),
             SessionThrottledException throttled => (StatusCodes.Status429TooManyRequests, "Too many requests", throttled.Message),
+            SessionStoreUnavailableException unavailable => (StatusCodes.Status503ServiceUnavailable, "Service unavailable", unavailable.Message),
             ArgumentException argument => (StatusCodes.Status400BadRequest, "Invalid request", StripParameter(argument)),
             _ => (StatusCodes.Status500InternalServerError, "Internal error", "The request failed; see the silo log."),
         };
 
-        if (status >= 500)
+        if (status >= 500 && exception is not SessionStoreUnavailableException)
         {
             Log.Unhandled(logger, exception, http.Request.Method, http.Request.Path);
         }
 
         http.Response.StatusCode = status;
-        if (exception is SessionThrottledException { RetryAfter: var retryAfter })
+        if (exception switch
+            {
+                SessionThrottledException throttled => throttled.RetryAfter,
+                SessionStoreUnavailableException unavailable => unavailable.RetryAfter,
+                _ => (TimeSpan?)null,
+            } is { } retryAfter)
         {
             http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }

@@ -1,0 +1,56 @@
+using Orleans.Runtime;
+using Orleans.Runtime.Messaging;
+using Polly;
+using Polly.Retry;
+
+namespace SessionGrains;
+
+/// <summary>
+/// The client's retry policy for transient cluster failures (a silo that just died or restarted, a gateway
+/// that is busy or gone, a timeout): up to 4 retries with exponential back-off from 100 ms and jitter,
+/// about 2 seconds in all, then <see cref="SessionStoreUnavailableException"/>. Storage outages are not
+/// retried: they fail fast, as <see cref="SessionStoreUnavailableException"/> from the silo.
+/// </summary>
+/// <remarks>
+/// Retrying is safe for every operation: creates carry a client-made session id, so a create whose answer
+/// was lost is recognised by the user index instead of being done twice; reads, ends and metadata merges
+/// are idempotent. An update with an expected version that was applied before its answer was lost reports
+/// a version conflict on the retry.
+/// </remarks>
+internal static class SessionStoreRetry
+{
+    public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(2);
+
+    public static ResiliencePipeline Pipeline { get; } = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+            MaxRetryAttempts = 4,
+            BackoffType = DelayBackoffType.Exponential,
+            Delay = TimeSpan.FromMilliseconds(100),
+            MaxDelay = TimeSpan.FromSeconds(1),
+            UseJitter = true,
+        })
+        .Build();
+
+    public static bool IsTransient(Exception exception) => exception is
+        SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
+        or GatewayTooBusyException or TimeoutException or Orleans.Networking.Shared.SocketConnectionException;
+
+    /// <summary>Runs a grain call under the policy; what stays transient after it becomes <see cref="SessionStoreUnavailableException"/>.</summary>
+    public static async Task<T> ExecuteAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Pipeline.ExecuteAsync(
+                static async (state, ct) => await state.call().WaitAsync(ct).ConfigureAwait(false),
+                (call, cancellationToken),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (IsTransient(exception))
+        {
+            throw new SessionStoreUnavailableException(
+                $"The session cluster did not answer ({exception.GetType().Name}) after retries.", RetryAfter, exception);
+        }
+    }
+}
