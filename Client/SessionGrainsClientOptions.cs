@@ -21,6 +21,13 @@ public sealed class SessionGrainsClientOptions
     /// <summary>Keys that sign session tokens (see <see cref="SessionStoreOptions.TokenKeys"/>); required with <see cref="Redis"/>. A secret.</summary>
     public string? TokenKeys { get; set; }
 
+    /// <summary>
+    /// How long a call waits for a silo's answer before it fails (and is retried). Orleans' default is 30
+    /// seconds; a session store answers in milliseconds, so a shorter wait lets a call to a silo that just
+    /// died move on sooner. Default 10 seconds.
+    /// </summary>
+    public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Gateway port of the local silo, used without <see cref="Redis"/>. Default 30000.</summary>
     public int GatewayPort { get; set; } = 30000;
 }

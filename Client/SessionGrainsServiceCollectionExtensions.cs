@@ -52,6 +52,7 @@ public static partial class SessionGrainsServiceCollectionExtensions
                 cluster.ClusterId = options.ClusterId;
                 cluster.ServiceId = options.ServiceId;
             });
+            client.Configure<ClientMessagingOptions>(messaging => messaging.ResponseTimeout = options.ResponseTimeout);
             if (options.Redis is { } redis)
             {
                 var configuration = RedisConfiguration.Parse(redis, "SessionStore:Redis", options.RedisCaCertificate);

@@ -7,9 +7,10 @@ namespace SessionGrains;
 
 /// <summary>
 /// The client's retry policy for transient cluster failures (a silo that just died or restarted, a gateway
-/// that is busy or gone, a timeout): up to 4 retries with exponential back-off from 100 ms and jitter,
-/// about 2 seconds in all, then <see cref="SessionStoreUnavailableException"/>. Storage outages are not
-/// retried: they fail fast, as <see cref="SessionStoreUnavailableException"/> from the silo.
+/// that is busy or gone): up to 4 retries with exponential back-off from 100 ms and jitter, about 2 seconds
+/// in all, then <see cref="SessionStoreUnavailableException"/>. A call that timed out (no answer within the
+/// response timeout) is retried once. Storage outages are not retried: they fail fast, as
+/// <see cref="SessionStoreUnavailableException"/> from the silo.
 /// </summary>
 /// <remarks>
 /// Retrying is safe for every operation: creates carry a client-made session id, so a create whose answer
@@ -24,7 +25,9 @@ internal static class SessionStoreRetry
     public static ResiliencePipeline Pipeline { get; } = new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } exception
+                && IsTransient(exception)
+                && (exception is not TimeoutException || args.AttemptNumber == 0)),
             MaxRetryAttempts = 4,
             BackoffType = DelayBackoffType.Exponential,
             Delay = TimeSpan.FromMilliseconds(100),
@@ -52,5 +55,23 @@ internal static class SessionStoreRetry
             throw new SessionStoreUnavailableException(
                 $"The session cluster did not answer ({exception.GetType().Name}) after retries.", RetryAfter, exception);
         }
+        catch (OrleansException exception) when (StorageFailure(exception) is { } unavailable)
+        {
+            // A grain whose state could not be read on activation: Orleans wraps the storage error.
+            throw unavailable;
+        }
+    }
+
+    private static SessionStoreUnavailableException? StorageFailure(Exception exception)
+    {
+        for (var inner = exception.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SessionStoreUnavailableException unavailable)
+            {
+                return unavailable;
+            }
+        }
+
+        return null;
     }
 }

@@ -9,6 +9,8 @@ public static class RedisConfiguration
     /// <summary>The setting that names a CA certificate file for Redis TLS.</summary>
     public const string CaSetting = "SessionStore:RedisCaCertificate";
 
+    private const int DefaultTimeoutMilliseconds = 2000;
+
     /// <summary>
     /// Parses a configuration string (<c>host:port,password=...,ssl=true</c>, a Sentinel
     /// <c>serviceName=...</c>, or several cluster endpoints). Fails with an
@@ -54,6 +56,23 @@ public static class RedisConfiguration
         // while disconnected fail commands at once instead of queueing them: callers get a fast 503, not a hang.
         options.AbortOnConnectFail = false;
         options.BacklogPolicy = BacklogPolicy.FailFast;
+
+        // Reconnect every second while Redis is away (not with a growing back-off), so service resumes within
+        // about a second of its return.
+        options.ReconnectRetryPolicy = new LinearRetry(1000);
+
+        // A Redis that does not answer (a partition, a frozen host) fails a command after 2 s instead of
+        // StackExchange.Redis' 5 s, well inside a client's wait for its silo; the string may say otherwise.
+        if (!configuration.Contains("syncTimeout", StringComparison.OrdinalIgnoreCase))
+        {
+            options.SyncTimeout = DefaultTimeoutMilliseconds;
+        }
+
+        if (!configuration.Contains("asyncTimeout", StringComparison.OrdinalIgnoreCase))
+        {
+            options.AsyncTimeout = DefaultTimeoutMilliseconds;
+        }
+
         return options;
     }
 }

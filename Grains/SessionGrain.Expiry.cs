@@ -1,3 +1,5 @@
+using Orleans.Storage;
+
 namespace SessionGrains;
 
 /// <summary>
@@ -18,6 +20,9 @@ internal sealed partial class SessionGrain
 
     // Fallback period: if a re-arm is ever missed, the reminder comes back this often.
     private static readonly TimeSpan ExpiryReminderPeriod = TimeSpan.FromMinutes(1);
+
+    // Set when registering the reminder failed (reminder table unreachable); the next write tries again.
+    private bool _expiryReminderMissing;
 
     public Task ReceiveReminder(string reminderName, TickStatus status) =>
         reminderName == ExpiryReminderName
@@ -123,12 +128,22 @@ internal sealed partial class SessionGrain
         DeactivateOnIdle();
     }
 
-    private Task ArmExpiryReminderAsync(DateTimeOffset dueAt)
+    /// <summary>
+    /// Registers the expiry reminder. If the reminder table cannot be reached, the session goes on (its
+    /// expiry is checked on every call, and its stored key has a TTL) and the next write tries again.
+    /// </summary>
+    private async Task ArmExpiryReminderAsync(DateTimeOffset dueAt)
     {
         var dueIn = dueAt - _time.GetUtcNow();
-        return this.RegisterOrUpdateReminder(
-            ExpiryReminderName,
-            dueIn > TimeSpan.Zero ? dueIn : TimeSpan.Zero,
-            ExpiryReminderPeriod);
+        try
+        {
+            await this.RegisterOrUpdateReminder(ExpiryReminderName, dueIn > TimeSpan.Zero ? dueIn : TimeSpan.Zero, ExpiryReminderPeriod);
+            _expiryReminderMissing = false;
+        }
+        catch (Exception exception) when (exception is not InconsistentStateException)
+        {
+            _expiryReminderMissing = true;
+            Log.ReminderUnavailable(_logger, exception, SessionIds.ForLog(SessionId));
+        }
     }
 }

@@ -210,6 +210,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         _state.State.Session = session;
         await _state.WriteStateAsync();
         _session = session;
+        if (_expiryReminderMissing)
+        {
+            await ArmExpiryReminderAsync(session.ExpiresAt);
+        }
     }
 
     private static partial class Log
@@ -225,6 +229,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 
         [LoggerMessage(1004, LogLevel.Debug, "Session {Session} ended on its own ({Reason}) and was cleaned up.")]
         public static partial void EndedOnItsOwn(ILogger logger, string session, SessionEndReason reason);
+
+        [LoggerMessage(1006, LogLevel.Warning, "Session {Session} could not register its expiry reminder; it will try again on its next write.")]
+        public static partial void ReminderUnavailable(ILogger logger, Exception exception, string session);
 
         [LoggerMessage(1005, LogLevel.Warning, "Session {Session} could not write its last access time on deactivation.")]
         public static partial void DeactivationWriteFailed(ILogger logger, Exception exception, string session);

@@ -35,6 +35,9 @@ public sealed class SiloHostOptions
     /// <summary>Keys that sign session tokens (<c>id:secret,...</c>, newest first); required with <see cref="Redis"/>. A secret.</summary>
     public string? TokenKeys { get; set; }
 
+    /// <summary>How long a silo-to-silo call waits for an answer (Orleans' default is 30 s). Default 10 seconds.</summary>
+    public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>When set, every HTTP route but <c>/health</c> requires it in <c>X-Api-Key</c>. A secret.</summary>
     public string? ApiKey { get; set; }
 
@@ -85,6 +88,11 @@ internal sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOption
         if (options.MaxRequestBodyBytes < 1024 || options.MaxRequestHeadersBytes < 4096)
         {
             failures.Add($"{S}:MaxRequestBodyBytes must be at least 1024 and {S}:MaxRequestHeadersBytes at least 4096.");
+        }
+
+        if (options.ResponseTimeout < TimeSpan.FromSeconds(1))
+        {
+            failures.Add($"{S}:ResponseTimeout must be at least one second.");
         }
 
         if (options.FailedTokenChecksPerMinute < 1)

@@ -49,6 +49,11 @@ public static class SiloHosting
                 cluster.ServiceId = host.ServiceId;
             });
 
+            // Failure detection is Orleans' own (ClusterMembershipOptions); operators may tune it under
+            // Orleans:Membership, e.g. Orleans__Membership__ProbeTimeout=00:00:02.
+            silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Orleans:Membership"));
+            silo.Configure<SiloMessagingOptions>(messaging => messaging.ResponseTimeout = host.ResponseTimeout);
+
             if (redis is not null)
             {
                 silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());

@@ -1,16 +1,25 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Orleans.Runtime;
 
 namespace SessionGrains.Silo;
 
-/// <summary>Healthy when this silo is an active cluster member and its storage answers (Redis PING).</summary>
-internal sealed class StoreHealthCheck(
+/// <summary>
+/// Healthy when this silo is an active cluster member, its storage answers (Redis PING), and the cluster's
+/// membership table is still in Redis. A Redis restarted empty (or flushed) loses that table; Orleans cannot
+/// rebuild it under running silos, so this check says so once in the log and keeps /health at 503 until
+/// the silo is restarted (by hand or by its supervisor), after which the cluster re-forms on a new table.
+/// </summary>
+internal sealed partial class StoreHealthCheck(
     IClusterMembershipService membership,
     ILocalSiloDetails silo,
+    IOptions<ClusterOptions> cluster,
+    ILogger<StoreHealthCheck> logger,
     IServiceProvider services) : IHealthCheck
 {
     private static readonly TimeSpan StorageTimeout = TimeSpan.FromSeconds(2);
+    private int _membershipTableLost;
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -29,11 +38,30 @@ internal sealed class StoreHealthCheck(
         {
             var database = await redis.GetDatabaseAsync().WaitAsync(StorageTimeout, cancellationToken);
             var latency = await database.PingAsync().WaitAsync(StorageTimeout, cancellationToken);
+            if (!await database.KeyExistsAsync(MembershipTableKey(cluster.Value)).WaitAsync(StorageTimeout, cancellationToken))
+            {
+                if (Interlocked.Exchange(ref _membershipTableLost, 1) == 0)
+                {
+                    Log.MembershipTableLost(logger);
+                }
+
+                return HealthCheckResult.Unhealthy("The cluster's membership table is gone from Redis (flushed or restarted empty): restart this silo.");
+            }
+
             return HealthCheckResult.Healthy($"Redis answered in {latency.TotalMilliseconds:0.0} ms.");
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             return HealthCheckResult.Unhealthy("Redis storage is unreachable.");
         }
+    }
+
+    /// <summary>The key under which Orleans' Redis clustering keeps the membership table.</summary>
+    internal static string MembershipTableKey(ClusterOptions cluster) => $"{cluster.ServiceId}/members/{cluster.ClusterId}";
+
+    private static partial class Log
+    {
+        [LoggerMessage(5101, LogLevel.Critical, "The cluster's membership table is gone from Redis (it was flushed or restarted without its data). Running silos cannot rebuild it: restart every silo (a supervisor that restarts on a failing /health does it); the cluster re-forms on a new table. Sessions stored in that Redis are gone with it.")]
+        public static partial void MembershipTableLost(ILogger logger);
     }
 }

@@ -9,7 +9,10 @@ namespace SessionGrains.Tests.Infrastructure;
 public sealed record class RedisServerSettings(
     string? Password = null,
     IReadOnlyList<string>? AclSetUser = null,
-    bool Tls = false);
+    bool Tls = false,
+    bool AppendOnly = false,
+    IReadOnlyList<string>? ExtraArguments = null,
+    IReadOnlyList<string>? SentinelConfiguration = null);
 
 /// <summary>
 /// A real redis-server process on a free loopback port with its own temporary directory, started for the
@@ -45,25 +48,93 @@ public sealed class RedisServer : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        System.IO.Directory.CreateDirectory(Directory);
         Port = FreePort();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop();
+        await StartProcessAsync();
+    }
+
+    /// <summary>Kills the server at once (SIGKILL): what the AOF fsynced survives, the rest is lost.</summary>
+    public void Kill()
+    {
+        _connection?.Dispose();
+        _connection = null;
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            _process.WaitForExit(5000);
+        }
+    }
+
+    /// <summary>Starts the server again on the same port, with its data directory as it was or wiped.</summary>
+    public async Task RestartAsync(bool wipeData = false)
+    {
+        Kill();
+        if (wipeData)
+        {
+            foreach (var entry in System.IO.Directory.EnumerateFileSystemEntries(Directory).Where(e => !e.EndsWith(".crt", StringComparison.Ordinal) && !e.EndsWith(".key", StringComparison.Ordinal)))
+            {
+                if (System.IO.Directory.Exists(entry))
+                {
+                    System.IO.Directory.Delete(entry, recursive: true);
+                }
+                else
+                {
+                    File.Delete(entry);
+                }
+            }
+        }
+
+        await StartProcessAsync();
+    }
+
+    /// <summary>Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open but nothing answers, like a network partition.</summary>
+    public void Freeze(bool frozen) => _ = SignalProcess(_process!.Id, frozen ? 19 : 18);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SignalProcess(int pid, int signal);
+
+    private async Task StartProcessAsync()
+    {
+        System.IO.Directory.CreateDirectory(Directory);
         var start = new ProcessStartInfo(FindExecutable("redis-server"))
         {
-            ArgumentList = { "--bind", "127.0.0.1", "--dir", Directory, "--save", "", "--appendonly", "no", "--protected-mode", "yes" },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (_settings.SentinelConfiguration is { } sentinel)
+        {
+            // A sentinel rewrites its configuration file, so it gets one of its own.
+            var file = Path.Combine(Directory, "sentinel.conf");
+            if (!File.Exists(file))
+            {
+                await File.WriteAllLinesAsync(file, ["bind 127.0.0.1", $"port {Port}", $"dir {Directory}", .. sentinel]);
+            }
+
+            start.ArgumentList.Add(file);
+            start.ArgumentList.Add("--sentinel");
+        }
+
+        foreach (var argument in new[] { "--bind", "127.0.0.1", "--dir", Directory, "--save", "", "--protected-mode", "yes",
+                "--appendonly", _settings.AppendOnly ? "yes" : "no", "--appendfsync", "everysec" }.Where(_ => _settings.SentinelConfiguration is null))
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         if (_settings.Tls)
         {
-            TestCertificates.WriteCaAndServer(Directory);
+            if (!File.Exists(CaCertificatePath))
+            {
+                TestCertificates.WriteCaAndServer(Directory);
+            }
+
             foreach (var arg in new[] { "--port", "0", "--tls-port", Port.ToString(), "--tls-cert-file", Path.Combine(Directory, "server.crt"),
                 "--tls-key-file", Path.Combine(Directory, "server.key"), "--tls-ca-cert-file", CaCertificatePath, "--tls-auth-clients", "no" })
             {
                 start.ArgumentList.Add(arg);
             }
         }
-        else
+        else if (_settings.SentinelConfiguration is null)
         {
             start.ArgumentList.Add("--port");
             start.ArgumentList.Add(Port.ToString());
@@ -75,12 +146,16 @@ public sealed class RedisServer : IAsyncLifetime
             start.ArgumentList.Add(password);
         }
 
+        foreach (var argument in _settings.ExtraArguments ?? [])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start.");
         _process.OutputDataReceived += (_, _) => { };
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop();
 
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (true)
@@ -93,8 +168,10 @@ public sealed class RedisServer : IAsyncLifetime
                     options.TrustIssuer(CaCertificatePath);
                 }
 
-                _connection = await ConnectionMultiplexer.ConnectAsync(options);
-                await _connection.GetDatabase().PingAsync();
+                _connection = _settings.SentinelConfiguration is null
+                    ? await ConnectionMultiplexer.ConnectAsync(options)
+                    : await ConnectionMultiplexer.SentinelConnectAsync(options);
+                await _connection.GetServers()[0].PingAsync();
                 if (_settings.AclSetUser is { } acl)
                 {
                     await _connection.GetDatabase().ExecuteAsync("ACL", ["SETUSER", .. acl]);

@@ -27,7 +27,7 @@ public static partial class TokenLogWatch
     /// <summary>True when <paramref name="text"/> holds something shaped like a session token.</summary>
     public static bool ContainsToken(string text) => TokenPattern().IsMatch(text);
 
-    internal static void Inspect(string category, string text)
+    public static void Inspect(string category, string text)
     {
         Interlocked.Increment(ref _lines);
         if (ContainsToken(text))

@@ -1,0 +1,303 @@
+using SessionGrains.Tests.Infrastructure;
+
+namespace SessionGrains.Tests;
+
+/// <summary>
+/// Silos and Redis failing under load, with real processes: the Silo executable and redis-server with
+/// AOF. Each scenario is bounded in time and asserts that no acknowledged session or update is lost.
+/// </summary>
+[Trait("Category", "Faults")]
+public sealed class FaultTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static async Task<(RedisServer Redis, LocalCluster Cluster)> StartAsync(int silos)
+    {
+        var redis = new RedisServer(new RedisServerSettings(AppendOnly: true));
+        await redis.InitializeAsync();
+        try
+        {
+            return (redis, await LocalCluster.StartAsync(redis.ConnectionString, silos));
+        }
+        catch
+        {
+            await redis.DisposeAsync();
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task Killing_a_silo_under_load_loses_no_acknowledged_session_or_update()
+    {
+        var (redis, cluster) = await StartAsync(3);
+        await using var _ = redis;
+        await using var __ = cluster;
+        var load = new SessionLoad(cluster, workers: 8);
+        load.HttpSilos.AddRange([0, 1]);
+
+        var running = load.RunAsync(TimeSpan.FromSeconds(16), Ct);
+        await Task.Delay(TimeSpan.FromSeconds(4), Ct);
+        var killedAt = load.Elapsed;
+        cluster.Silos[2].Kill();
+        await running;
+
+        await cluster.WaitForActiveSilosAsync(2, TimeSpan.FromSeconds(30));
+        var lost = await load.FindLostAsync(Ct);
+        var afterKill = load.Failures.Where(f => f.At >= killedAt).ToList();
+        var recovery = Recovery(load, killedAt);
+        FaultFigures.Record("silo kill -9 (3 silos, 8 workers, 16 s)",
+            $"{load.Operations} requests, {load.AcknowledgedSessions} sessions; failed after the kill: {afterKill.Count}; " +
+            $"all served again within {recovery.TotalSeconds:0.0} s (slowest request, retries included); lost: {lost.Count}");
+        Assert.Empty(lost);
+        Assert.DoesNotContain(load.Failures, f => f.At < killedAt);
+        Assert.True(recovery < TimeSpan.FromSeconds(10), $"the cluster took {recovery} to serve again: {string.Join("; ", afterKill.Take(5).Select(f => f.Error))}");
+    }
+
+    [Fact]
+    public async Task Scaling_out_and_restarting_every_silo_in_turn_loses_nothing()
+    {
+        var (redis, cluster) = await StartAsync(3);
+        await using var _ = redis;
+        await using var __ = cluster;
+        var load = new SessionLoad(cluster, workers: 6);
+        load.HttpSilos.AddRange([1, 2]);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var running = load.RunAsync(TimeSpan.FromSeconds(120), stop.Token);
+
+        await Task.Delay(TimeSpan.FromSeconds(3), Ct);
+        var added = await cluster.AddSiloAsync();
+        await cluster.WaitForActiveSilosAsync(4, TimeSpan.FromSeconds(30));
+        load.HttpSilos.Add(added.Index);
+        var restartsBegan = load.Elapsed;
+        foreach (var silo in cluster.Silos)
+        {
+            // A load balancer takes a silo out of its pool before it stops, and back once it is healthy.
+            lock (load.HttpSilos)
+            {
+                load.HttpSilos.Remove(silo.Index);
+            }
+
+            await silo.StopAsync();
+            await silo.StartAsync();
+            await cluster.WaitForActiveSilosAsync(4, TimeSpan.FromSeconds(30));
+            lock (load.HttpSilos)
+            {
+                load.HttpSilos.Add(silo.Index);
+            }
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+        await stop.CancelAsync();
+        await running;
+
+        var lost = await load.FindLostAsync(Ct);
+        FaultFigures.Record("scale out to 4 silos, then restart all 4 one at a time (6 workers)",
+            $"{load.Operations} requests, {load.AcknowledgedSessions} sessions, restarts took {(load.Elapsed - restartsBegan).TotalSeconds:0} s; " +
+            $"failed requests: {load.Failures.Count}; slowest request {load.LongestRequestSince(TimeSpan.Zero).TotalSeconds:0.0} s; lost: {lost.Count}");
+        Assert.Empty(lost);
+        Assert.True(load.Failures.Count <= load.Operations / 100, $"{load.Failures.Count} failures: {string.Join("; ", load.Failures.Take(5).Select(f => f.Error))}");
+    }
+
+    [Fact]
+    public async Task Redis_killed_and_restarted_on_its_aof_keeps_everything_acknowledged_a_second_before()
+    {
+        var (redis, cluster) = await StartAsync(2);
+        await using var _ = redis;
+        await using var __ = cluster;
+        var load = new SessionLoad(cluster, workers: 6);
+        load.HttpSilos.Add(1);
+
+        var running = load.RunAsync(TimeSpan.FromSeconds(16), Ct);
+        await Task.Delay(TimeSpan.FromSeconds(5), Ct);
+        var crashedAt = load.Elapsed;
+        redis.Kill();
+        await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+        await redis.RestartAsync();
+        var restartedAt = load.Elapsed;
+        await running;
+
+        var lost = await load.FindLostAsync(Ct, acknowledgedBefore: crashedAt - TimeSpan.FromSeconds(1));
+        var lastFailure = load.Failures.Select(f => f.At).DefaultIfEmpty(restartedAt).Max();
+        FaultFigures.Record("redis kill -9, restart after 2 s on its AOF (2 silos, 6 workers)",
+            $"{load.Operations} requests; failed: {load.Failures.Count} (while down and just after); " +
+            $"served again {(lastFailure > restartedAt ? lastFailure - restartedAt : TimeSpan.Zero).TotalSeconds:0.0} s after Redis was back; " +
+            $"lost of those acknowledged >1 s before the crash: {lost.Count}");
+        Assert.Empty(lost);
+        Assert.True(lastFailure - restartedAt < TimeSpan.FromSeconds(8), "the silos did not reconnect within seconds");
+        Assert.All(cluster.Silos, s => Assert.True(s.IsRunning));
+    }
+
+    [Fact]
+    public async Task A_fifteen_second_redis_outage_fails_fast_keeps_silos_up_and_recovers_in_seconds()
+    {
+        var (redis, cluster) = await StartAsync(2);
+        await using var _ = redis;
+        await using var __ = cluster;
+        var load = new SessionLoad(cluster, workers: 6);
+        load.HttpSilos.Add(1);
+
+        var running = load.RunAsync(TimeSpan.FromSeconds(26), Ct);
+        await Task.Delay(TimeSpan.FromSeconds(4), Ct);
+        var frozenAt = load.Elapsed;
+        redis.Freeze(true);
+        await Task.Delay(TimeSpan.FromSeconds(5), Ct);
+
+        // During the outage: the silo answers its health check at once, and says it is unhealthy.
+        var healthWatch = System.Diagnostics.Stopwatch.StartNew();
+        using (var health = await cluster.Silos[0].Http.GetAsync("/health", Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        }
+
+        Assert.True(healthWatch.Elapsed < TimeSpan.FromSeconds(4), $"/health took {healthWatch.Elapsed} during the outage");
+        var operationsBefore = load.Operations;
+        await Task.Delay(TimeSpan.FromSeconds(10), Ct);
+        var duringOutage = load.Operations - operationsBefore;
+        redis.Freeze(false);
+        var thawedAt = load.Elapsed;
+        await running;
+
+        var failures = load.Failures.ToList();
+        var lastFailure = failures.Select(f => f.At).DefaultIfEmpty(thawedAt).Max();
+        var slowestFailure = failures.Count == 0 ? TimeSpan.Zero : load.LongestRequestSince(frozenAt);
+        var lost = await load.FindLostAsync(Ct);
+        FaultFigures.Record("redis unreachable (frozen) for 15 s (2 silos, 6 workers)",
+            $"{load.Operations} requests; {duringOutage} answered in the last 10 s of the outage (validations of active sessions come from memory); " +
+            $"failed: {failures.Count}, each within {slowestFailure.TotalSeconds:0.0} s ({string.Join(", ", failures.Select(f => f.Error.Split(':')[0]).Distinct())}); " +
+            $"served again {(lastFailure > thawedAt ? lastFailure - thawedAt : TimeSpan.Zero).TotalSeconds:0.0} s after Redis returned; lost: {lost.Count}");
+        Assert.NotEmpty(failures);
+        Assert.All(failures, f => Assert.Contains("Unavailable", f.Error, StringComparison.OrdinalIgnoreCase));
+        Assert.True(slowestFailure < TimeSpan.FromSeconds(8), $"a request took {slowestFailure} to fail");
+        Assert.True(lastFailure - thawedAt < TimeSpan.FromSeconds(8), "service did not resume within seconds");
+        Assert.Empty(lost);
+        Assert.All(cluster.Silos, s => Assert.True(s.IsRunning));
+    }
+
+    [Fact]
+    public async Task Redis_restarted_empty_does_not_wedge_the_silos_and_the_cluster_serves_new_sessions_again()
+    {
+        var (redis, cluster) = await StartAsync(2);
+        await using var _ = redis;
+        await using var __ = cluster;
+        var before = await cluster.Store.CreateAsync("before-the-flush", cancellationToken: Ct);
+
+        var wipedAt = DateTime.UtcNow;
+        await redis.RestartAsync(wipeData: true);
+
+        // Within seconds every silo says it is unhealthy, and why, instead of serving on a table that is gone.
+        await WaitUntilAsync(async () =>
+        {
+            var unhealthy = 0;
+            foreach (var silo in cluster.Silos)
+            {
+                using var health = await silo.Http.GetAsync("/health");
+                unhealthy += health.IsSuccessStatusCode ? 0 : 1;
+            }
+
+            return unhealthy == cluster.Silos.Count
+                && cluster.SiloLogLines().Count(line => line.Contains("membership table is gone from Redis", StringComparison.Ordinal)) == cluster.Silos.Count;
+        }, TimeSpan.FromSeconds(30));
+        var noticedAfter = DateTime.UtcNow - wipedAt;
+        Assert.All(cluster.Silos, s => Assert.True(s.IsRunning, "a silo exited instead of reporting"));
+
+        // What a supervisor (systemd, Docker restart policy, Kubernetes) does: restart what exited or is unhealthy.
+        foreach (var silo in cluster.Silos)
+        {
+            await silo.StopAsync();
+            await silo.StartAsync();
+        }
+
+        await cluster.WaitForActiveSilosAsync(2, TimeSpan.FromSeconds(60));
+        var recoveredAfter = DateTime.UtcNow - wipedAt;
+        var created = await cluster.Store.CreateAsync("after-the-flush", cancellationToken: Ct);
+        Assert.NotNull(await cluster.Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
+        Assert.Null(await cluster.Store.ValidateAsync(before.Token.Value, cancellationToken: Ct));
+        FaultFigures.Record("redis restarted empty (2 silos)",
+            $"every silo reported the lost membership table on /health within {noticedAfter.TotalSeconds:0} s; after a restart by the supervisor the cluster served new sessions {recoveredAfter.TotalSeconds:0} s after the flush; sessions stored before are gone (as the data is)");
+    }
+
+    [Fact]
+    public async Task A_sentinel_failover_under_load_keeps_sessions_written_before_it()
+    {
+        await using var primary = new RedisServer(new RedisServerSettings(AppendOnly: true));
+        await primary.InitializeAsync();
+        await using var replica = new RedisServer(new RedisServerSettings(ExtraArguments: ["--replicaof", "127.0.0.1", primary.Port.ToString()]));
+        await replica.InitializeAsync();
+        var sentinels = new List<RedisServer>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var sentinel = new RedisServer(new RedisServerSettings(SentinelConfiguration:
+                [
+                    $"sentinel monitor sessions 127.0.0.1 {primary.Port} 2",
+                    "sentinel down-after-milliseconds sessions 2000",
+                    "sentinel failover-timeout sessions 10000",
+                ]));
+                await sentinel.InitializeAsync();
+                sentinels.Add(sentinel);
+            }
+
+            await WaitUntilAsync(async () => (await replica.Server.InfoAsync("replication")).SelectMany(g => g).Any(kv => kv.Key == "master_link_status" && kv.Value == "up"), TimeSpan.FromSeconds(20));
+            var configuration = string.Join(",", sentinels.Select(s => $"127.0.0.1:{s.Port}")) + ",serviceName=sessions";
+            await using var cluster = await LocalCluster.StartAsync(configuration, 2);
+            var load = new SessionLoad(cluster, workers: 6);
+            load.HttpSilos.Add(1);
+
+            var running = load.RunAsync(TimeSpan.FromSeconds(20), Ct);
+            await Task.Delay(TimeSpan.FromSeconds(5), Ct);
+            var failoverAt = load.Elapsed;
+            await sentinels[0].Server.ExecuteAsync("SENTINEL", "FAILOVER", "sessions");
+            await WaitUntilAsync(async () => (await replica.Server.InfoAsync("replication")).SelectMany(g => g).Any(kv => kv.Key == "role" && kv.Value == "master"), TimeSpan.FromSeconds(20));
+            var promotedAt = load.Elapsed;
+            await running;
+
+            var lost = await load.FindLostAsync(Ct, acknowledgedBefore: failoverAt - TimeSpan.FromSeconds(1));
+            FaultFigures.Record("sentinel failover (primary + replica + 3 sentinels, 2 silos, 6 workers)",
+                $"{load.Operations} requests; failed: {load.Failures.Count} (at {string.Join(", ", load.Failures.Select(f => $"+{(f.At - failoverAt).TotalSeconds:0.0} s"))}); " +
+                $"the replica was primary {(promotedAt - failoverAt).TotalSeconds:0.0} s after SENTINEL FAILOVER; lost of those acknowledged >1 s before: {lost.Count}");
+            Assert.Empty(lost);
+            Assert.True(load.Failures.Count <= load.Operations / 100, $"{load.Failures.Count} failures: {string.Join("; ", load.Failures.Select(f => $"{f.At.TotalSeconds:0.0}s {f.Error}"))}");
+        }
+        finally
+        {
+            foreach (var sentinel in sentinels)
+            {
+                await sentinel.DisposeAsync();
+            }
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await Holds(condition))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The condition did not hold within {timeout}.");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    private static async Task<bool> Holds(Func<Task<bool>> condition)
+    {
+        try
+        {
+            return await condition();
+        }
+        catch (Exception exception) when (exception is StackExchange.Redis.RedisException or HttpRequestException)
+        {
+            return false; // a server in the middle of changing role, or a silo restarting
+        }
+    }
+
+    /// <summary>How long after <paramref name="faultAt"/> the cluster was fully serving again: the later of the last failure and the end of the slowest request.</summary>
+    private static TimeSpan Recovery(SessionLoad load, TimeSpan faultAt)
+    {
+        var lastFailure = load.Failures.Where(f => f.At >= faultAt).Select(f => f.At - faultAt).DefaultIfEmpty(TimeSpan.Zero).Max();
+        return lastFailure > load.LongestRequestSince(faultAt) ? lastFailure : load.LongestRequestSince(faultAt);
+    }
+}

@@ -1,0 +1,332 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Runtime;
+
+namespace SessionGrains.Tests.Infrastructure;
+
+/// <summary>
+/// The production topology as local processes: N processes of the real Silo executable on one Redis
+/// (clustering, storage, reminders), each with its own silo, gateway and HTTP port on 127.0.0.1, and an
+/// Orleans client the way a frontend has one. Everything it starts it stops, by process id, on every exit
+/// path (dispose, test-process exit).
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly List<SiloProcess> _silos = [];
+    private IHost? _client;
+
+    private LocalCluster(string redisConfiguration, string workDirectory)
+    {
+        RedisConfiguration = redisConfiguration;
+        WorkDirectory = workDirectory;
+    }
+
+    /// <summary>What the silos get as <c>SessionStore__Redis</c> (a server, sentinels, or cluster nodes).</summary>
+    public string RedisConfiguration { get; }
+
+    public string ServiceId { get; } = "local-" + Guid.NewGuid().ToString("N")[..8];
+
+    public string TokenKeys { get; } = SiloApiFactory.TestTokenKeys;
+
+    /// <summary>Where the silos' logs go (one file per silo start).</summary>
+    public string WorkDirectory { get; }
+
+    public IReadOnlyList<SiloProcess> Silos => _silos;
+
+    /// <summary>An Orleans client on the cluster, as a frontend would have (retries included).</summary>
+    public ISessionStore Store => _client!.Services.GetRequiredService<ISessionStore>();
+
+    public IClusterClient Client => _client!.Services.GetRequiredService<IClusterClient>();
+
+    /// <summary>Extra environment for every silo (e.g. faster failure detection).</summary>
+    public Dictionary<string, string> Environment { get; } = new()
+    {
+        // Declare a killed silo dead in seconds, not the production default of tens of seconds.
+        ["Orleans__Membership__ProbeTimeout"] = "00:00:01",
+        ["Orleans__Membership__NumMissedProbesLimit"] = "2",
+        ["Orleans__Membership__NumProbedSilos"] = "2",
+        ["Orleans__Membership__NumVotesForDeathDeclaration"] = "1",
+        ["Orleans__Membership__TableRefreshTimeout"] = "00:00:02",
+        ["SessionStore__ResponseTimeout"] = "00:00:05",
+        ["Logging__LogLevel__Default"] = "Warning",
+    };
+
+    public static async Task<LocalCluster> StartAsync(string redisConfiguration, int silos)
+    {
+        var cluster = new LocalCluster(redisConfiguration, Directory.CreateTempSubdirectory("sessiongrains-cluster-").FullName);
+        try
+        {
+            var starting = Enumerable.Range(0, silos).Select(i => new SiloProcess(cluster, i)).ToList();
+            foreach (var silo in starting)
+            {
+                cluster._silos.Add(silo);
+            }
+
+            await Task.WhenAll(starting.Select(s => s.StartAsync()));
+
+            await cluster.StartClientAsync();
+            await cluster.WaitForActiveSilosAsync(silos, TimeSpan.FromSeconds(60));
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts one more silo and waits until it answers /health.</summary>
+    public async Task<SiloProcess> AddSiloAsync()
+    {
+        var silo = new SiloProcess(this, _silos.Count);
+        _silos.Add(silo);
+        await silo.StartAsync();
+        return silo;
+    }
+
+    /// <summary>Waits until the cluster's membership lists exactly <paramref name="count"/> active silos.</summary>
+    public async Task WaitForActiveSilosAsync(int count, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var management = Client.GetGrain<IManagementGrain>(0);
+        while (true)
+        {
+            try
+            {
+                if ((await management.GetHosts(onlyActive: true)).Count == count)
+                {
+                    return;
+                }
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException && DateTime.UtcNow < deadline)
+            {
+                // The silo holding the management grain may be the one that is going.
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The cluster did not settle on {count} active silos within {timeout}.");
+            }
+
+            await Task.Delay(250);
+        }
+    }
+
+    private async Task StartClientAsync()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.AddTokenLogWatch();
+        builder.Services.AddSessionGrainsClient(o =>
+        {
+            o.Redis = RedisConfiguration;
+            o.ServiceId = ServiceId;
+            o.ClusterId = ServiceId;
+            o.TokenKeys = TokenKeys;
+            o.ResponseTimeout = TimeSpan.FromSeconds(5);
+        });
+        _client = builder.Build();
+        await _client.StartAsync();
+    }
+
+    /// <summary>Every log line the silo processes wrote, checked for tokens like the in-process hosts' lines.</summary>
+    public IEnumerable<string> SiloLogLines() =>
+        Directory.EnumerateFiles(WorkDirectory, "*.log").SelectMany(File.ReadLines);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client is not null)
+        {
+            try
+            {
+                await _client.StopAsync(TimeSpan.FromSeconds(5));
+            }
+            catch (Exception exception) when (exception is OperationCanceledException or OrleansException)
+            {
+                // Stopping a client whose cluster is gone may time out; the process ends anyway.
+            }
+
+            _client.Dispose();
+        }
+
+        foreach (var silo in _silos)
+        {
+            silo.Kill();
+        }
+
+        foreach (var line in SiloLogLines())
+        {
+            TokenLogWatch.Inspect("silo process", line);
+        }
+
+        try
+        {
+            if (System.Environment.GetEnvironmentVariable("SESSIONGRAINS_KEEP_LOGS") is null)
+            {
+                Directory.Delete(WorkDirectory, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+            // A log still open by a dying process; the temp directory is cleaned by the OS.
+        }
+    }
+
+    /// <summary>One process of the real Silo executable.</summary>
+    public sealed class SiloProcess
+    {
+        private readonly LocalCluster _cluster;
+        private Process? _process;
+        private int _starts;
+
+        internal SiloProcess(LocalCluster cluster, int index)
+        {
+            _cluster = cluster;
+            Index = index;
+            Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}"), Timeout = TimeSpan.FromSeconds(10) };
+        }
+
+        public int Index { get; }
+
+        public int SiloPort { get; } = RedisServer.FreePort();
+
+        public int GatewayPort { get; } = RedisServer.FreePort();
+
+        public int HttpPort { get; } = RedisServer.FreePort();
+
+        /// <summary>Talks to this silo's HTTP API.</summary>
+        public HttpClient Http { get; }
+
+        public bool IsRunning => _process is { HasExited: false };
+
+        public async Task StartAsync()
+        {
+            var directory = SiloBinaryDirectory();
+            var start = new ProcessStartInfo("dotnet")
+            {
+                ArgumentList = { Path.Combine(directory, "SessionGrains.Silo.dll"), "--urls", $"http://127.0.0.1:{HttpPort}" },
+                WorkingDirectory = directory,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            var environment = new Dictionary<string, string>(_cluster.Environment)
+            {
+                ["SessionStore__Redis"] = _cluster.RedisConfiguration,
+                ["SessionStore__ServiceId"] = _cluster.ServiceId,
+                ["SessionStore__ClusterId"] = _cluster.ServiceId,
+                ["SessionStore__TokenKeys"] = _cluster.TokenKeys,
+                ["SessionStore__SiloPort"] = SiloPort.ToString(),
+                ["SessionStore__GatewayPort"] = GatewayPort.ToString(),
+                ["SessionStore__AdvertisedAddress"] = "127.0.0.1",
+                ["ASPNETCORE_ENVIRONMENT"] = "Production",
+                ["DOTNET_gcServer"] = "0",
+            };
+            foreach (var (key, value) in environment)
+            {
+                start.Environment[key] = value;
+            }
+
+            _process = Process.Start(start) ?? throw new InvalidOperationException("The silo process did not start.");
+            var log = new StreamWriter(Path.Combine(_cluster.WorkDirectory, $"silo{Index}-{++_starts}.log")) { AutoFlush = true };
+            _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
+            _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
+            _process.Exited += (_, _) => log.Dispose();
+            _process.EnableRaisingEvents = true;
+            _process.BeginOutputReadLine();
+            _process.BeginErrorReadLine();
+            var process = _process;
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => KillProcess(process);
+            await WaitHealthyAsync(TimeSpan.FromSeconds(60));
+        }
+
+        /// <summary>kill -9: no goodbye to the cluster, no last writes.</summary>
+        public void Kill() => KillProcess(_process);
+
+        /// <summary>A graceful stop (SIGTERM): the silo leaves the cluster and deactivates its grains.</summary>
+        public async Task StopAsync()
+        {
+            if (_process is { HasExited: false } process)
+            {
+                _ = SignalProcess(process.Id, 15);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                try
+                {
+                    await process.WaitForExitAsync(timeout.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    KillProcess(process);
+                }
+            }
+        }
+
+        public async Task WaitHealthyAsync(TimeSpan timeout)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (true)
+            {
+                if (_process is { HasExited: true })
+                {
+                    throw new InvalidOperationException($"Silo {Index} exited with code {_process.ExitCode}; see {_cluster.WorkDirectory}.");
+                }
+
+                try
+                {
+                    using var response = await Http.GetAsync("/health");
+                    if (response.IsSuccessStatusCode)
+                    {
+                        return;
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // Not listening yet.
+                }
+                catch (TaskCanceledException)
+                {
+                    // Busy starting.
+                }
+
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"Silo {Index} was not healthy within {timeout}.");
+                }
+
+                await Task.Delay(200);
+            }
+        }
+
+        private static void KillProcess(Process? process)
+        {
+            try
+            {
+                if (process is { HasExited: false })
+                {
+                    process.Kill(entireProcessTree: true);
+                    process.WaitForExit(5000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // Already gone.
+            }
+        }
+
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+        private static extern int SignalProcess(int pid, int signal);
+
+        private static string SiloBinaryDirectory()
+        {
+            // Tests/bin/<Configuration>/net10.0 -> Silo/bin/<Configuration>/net10.0
+            var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+            var configuration = testOutput.Parent!.Name;
+            var root = testOutput.Parent.Parent!.Parent!.Parent!.FullName;
+            var directory = Path.Combine(root, "Silo", "bin", configuration, testOutput.Name);
+            return File.Exists(Path.Combine(directory, "SessionGrains.Silo.dll"))
+                ? directory
+                : throw new InvalidOperationException($"The Silo executable was not found in {directory}: build the solution first.");
+        }
+    }
+}
