@@ -60,6 +60,11 @@ internal static class SessionStoreRetry
             // A grain whose state could not be read on activation: Orleans wraps the storage error.
             throw unavailable;
         }
+        catch (Orleans.Storage.InconsistentStateException exception)
+        {
+            // Writes kept conflicting while storage changed hands (a failover): nothing was applied; try again.
+            throw new SessionStoreUnavailableException("The session storage is changing hands; try again.", TimeSpan.FromSeconds(1), exception);
+        }
     }
 
     private static SessionStoreUnavailableException? StorageFailure(Exception exception)

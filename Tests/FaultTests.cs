@@ -7,6 +7,7 @@ namespace SessionGrains.Tests;
 /// AOF. Each scenario is bounded in time and asserts that no acknowledged session or update is lost.
 /// </summary>
 [Trait("Category", "Faults")]
+[Collection(FaultCollection.Name)]
 public sealed class FaultTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -196,7 +197,7 @@ public sealed class FaultTests
 
             return unhealthy == cluster.Silos.Count
                 && cluster.SiloLogLines().Count(line => line.Contains("membership table is gone from Redis", StringComparison.Ordinal)) == cluster.Silos.Count;
-        }, TimeSpan.FromSeconds(30));
+        }, TimeSpan.FromSeconds(60));
         var noticedAfter = DateTime.UtcNow - wipedAt;
         Assert.All(cluster.Silos, s => Assert.True(s.IsRunning, "a silo exited instead of reporting"));
 
@@ -219,9 +220,12 @@ public sealed class FaultTests
     [Fact]
     public async Task A_sentinel_failover_under_load_keeps_sessions_written_before_it()
     {
-        await using var primary = new RedisServer(new RedisServerSettings(AppendOnly: true));
+        // Both data nodes refuse writes that no replica has confirmed within a second (the documented
+        // mitigation): a primary cut off from its replica stops acknowledging instead of losing writes.
+        string[] durability = ["--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"];
+        await using var primary = new RedisServer(new RedisServerSettings(AppendOnly: true, ExtraArguments: durability));
         await primary.InitializeAsync();
-        await using var replica = new RedisServer(new RedisServerSettings(ExtraArguments: ["--replicaof", "127.0.0.1", primary.Port.ToString()]));
+        await using var replica = new RedisServer(new RedisServerSettings(ExtraArguments: ["--replicaof", "127.0.0.1", primary.Port.ToString(), .. durability]));
         await replica.InitializeAsync();
         var sentinels = new List<RedisServer>();
         try
@@ -252,12 +256,18 @@ public sealed class FaultTests
             var promotedAt = load.Elapsed;
             await running;
 
-            var lost = await load.FindLostAsync(Ct, acknowledgedBefore: failoverAt - TimeSpan.FromSeconds(1));
-            FaultFigures.Record("sentinel failover (primary + replica + 3 sentinels, 2 silos, 6 workers)",
-                $"{load.Operations} requests; failed: {load.Failures.Count} (at {string.Join(", ", load.Failures.Select(f => $"+{(f.At - failoverAt).TotalSeconds:0.0} s"))}); " +
-                $"the replica was primary {(promotedAt - failoverAt).TotalSeconds:0.0} s after SENTINEL FAILOVER; lost of those acknowledged >1 s before: {lost.Count}");
-            Assert.Empty(lost);
-            Assert.True(load.Failures.Count <= load.Operations / 100, $"{load.Failures.Count} failures: {string.Join("; ", load.Failures.Select(f => $"{f.At.TotalSeconds:0.0}s {f.Error}"))}");
+            // After the failover the cluster takes writes again on the new primary (once a replica confirms them).
+            CreatedSession? after = null;
+            await WaitUntilAsync(async () => (after = await cluster.Store.CreateAsync("after-failover", cancellationToken: Ct)) is not null, TimeSpan.FromSeconds(45));
+            var writableAfter = load.Elapsed - failoverAt;
+            Assert.NotNull(await cluster.Store.ValidateAsync(after!.Token.Value, cancellationToken: Ct));
+
+            var lostBefore = await load.FindLostAsync(Ct, acknowledgedBefore: failoverAt - TimeSpan.FromSeconds(1));
+            var lostAll = await load.FindLostAsync(Ct);
+            FaultFigures.Record("sentinel failover (primary + replica + 3 sentinels, min-replicas-to-write 1, 2 silos, 6 workers)",
+                $"{load.Operations} requests; the replica was primary {(promotedAt - failoverAt).TotalSeconds:0.0} s after SENTINEL FAILOVER; failed: {load.Failures.Count}; " +
+                $"writes accepted again {writableAfter.TotalSeconds:0} s after it at the latest; lost of those acknowledged >1 s before: {lostBefore.Count}; lost of those acknowledged during the switch-over: {lostAll.Count - lostBefore.Count}");
+            Assert.Empty(lostBefore);
         }
         finally
         {
@@ -288,7 +298,7 @@ public sealed class FaultTests
         {
             return await condition();
         }
-        catch (Exception exception) when (exception is StackExchange.Redis.RedisException or HttpRequestException)
+        catch (Exception exception) when (exception is StackExchange.Redis.RedisException or HttpRequestException or SessionStoreUnavailableException)
         {
             return false; // a server in the middle of changing role, or a silo restarting
         }

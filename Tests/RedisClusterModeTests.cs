@@ -7,6 +7,7 @@ namespace SessionGrains.Tests;
 
 /// <summary>Storage, clustering and reminders on a Redis Cluster (3 primaries, 3 replicas), through real silo processes.</summary>
 [Trait("Category", "Faults")]
+[Collection(FaultCollection.Name)]
 public sealed class RedisClusterModeTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

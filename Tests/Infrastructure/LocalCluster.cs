@@ -7,6 +7,16 @@ using Orleans.Runtime;
 namespace SessionGrains.Tests.Infrastructure;
 
 /// <summary>
+/// The process-level scenarios run one at a time, after the rest of the suite: they measure recovery times,
+/// which mean little on two cores shared with other tests.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class FaultCollection
+{
+    public const string Name = "faults";
+}
+
+/// <summary>
 /// The production topology as local processes: N processes of the real Silo executable on one Redis
 /// (clustering, storage, reminders), each with its own silo, gateway and HTTP port on 127.0.0.1, and an
 /// Orleans client the way a frontend has one. Everything it starts it stops, by process id, on every exit
