@@ -9,6 +9,7 @@ builder.AddSessionGrainsSilo();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // bad JSON reaches the problem handler
+builder.Services.AddSingleton<StoreHealthCheck>(); // one instance, so a lost membership table is logged once
 builder.Services.AddHealthChecks().AddCheck<StoreHealthCheck>("store");
 
 var app = builder.Build();
