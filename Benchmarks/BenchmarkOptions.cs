@@ -1,0 +1,67 @@
+using System.Globalization;
+
+namespace SessionGrains.Benchmarks;
+
+/// <summary>Command-line settings. Defaults keep a full run under 10 minutes on 2 cores.</summary>
+internal sealed record class BenchmarkOptions
+{
+    /// <summary>Seconds each target runs each workload.</summary>
+    public double DurationSeconds { get; init; } = 5;
+
+    /// <summary>Sessions the validate workloads pick from.</summary>
+    public int Sessions { get; init; } = 10_000;
+
+    /// <summary>Concurrent callers.</summary>
+    public int Concurrency { get; init; } = 64;
+
+    /// <summary>Sessions stored before the count workload.</summary>
+    public int CountSessions { get; init; } = 100_000;
+
+    /// <summary>Where the JSON and Markdown tables go.</summary>
+    public string ResultsDirectory { get; init; } = Path.Combine(RepositoryRoot(), "Benchmarks", "results");
+
+    /// <summary>Every workload for about a second, few sessions: keeps the harness working (run by the tests).</summary>
+    public bool Smoke { get; init; }
+
+    public TimeSpan Duration => TimeSpan.FromSeconds(DurationSeconds);
+
+    public static BenchmarkOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new BenchmarkOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            string Next() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+            options = args[i] switch
+            {
+                "--duration" => options with { DurationSeconds = double.Parse(Next(), CultureInfo.InvariantCulture) },
+                "--sessions" => options with { Sessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
+                "--concurrency" => options with { Concurrency = int.Parse(Next(), CultureInfo.InvariantCulture) },
+                "--count-sessions" => options with { CountSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
+                "--results" => options with { ResultsDirectory = Next() },
+                "--smoke" => options with { Smoke = true, DurationSeconds = 1, Sessions = 200, Concurrency = 8, CountSessions = 500 },
+                _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --sessions, --concurrency, --count-sessions, --results or --smoke."),
+            };
+        }
+
+        if (options.DurationSeconds is <= 0 or > 600 || options.Sessions is < 10 or > 1_000_000 || options.Concurrency is < 1 or > 1024 || options.CountSessions is < 10 or > 2_000_000)
+        {
+            throw new ArgumentException("Out of range: --duration 0-600 s, --sessions 10-1,000,000, --concurrency 1-1024, --count-sessions 10-2,000,000.");
+        }
+
+        return options;
+    }
+
+    /// <summary>The directory that holds SessionGrains.sln, above this program.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "SessionGrains.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("SessionGrains.sln was not found above the benchmark's directory.");
+    }
+}

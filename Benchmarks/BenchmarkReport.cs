@@ -1,0 +1,57 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace SessionGrains.Benchmarks;
+
+/// <summary>Prints the table and saves it as JSON and Markdown under Benchmarks/results.</summary>
+internal static class BenchmarkReport
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static IReadOnlyList<Measurement> WithRatios(IReadOnlyList<Measurement> results, string seedName) =>
+        results.Select(r =>
+        {
+            var seed = results.FirstOrDefault(s => s.Target == seedName && s.Workload == r.Workload);
+            return r with { RatioToSeed = seed is { OpsPerSecond: > 0 } ? r.OpsPerSecond / seed.OpsPerSecond : null };
+        }).ToList();
+
+    public static string Markdown(IReadOnlyList<Measurement> results, BenchmarkOptions options)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()}, .NET {Environment.Version}); " +
+            $"{options.Concurrency} concurrent callers, {options.DurationSeconds:0.#} s per cell, {options.Sessions:N0} sessions, {options.CountSessions:N0} more stored before count{(options.Smoke ? "; SMOKE RUN, not a measurement" : "")}.");
+        text.AppendLine();
+        text.AppendLine("| workload | target | ops/s | p50 ms | p99 ms | p99.9 ms | × seed (GET) | errors |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Workload} | {r.Target} | {r.OpsPerSecond:N0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {r.P999Ms:0.000} | {(r.RatioToSeed is { } ratio ? ratio.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—")} | {r.Errors} |");
+        }
+
+        return text.ToString();
+    }
+
+    public static void Write(IReadOnlyList<Measurement> results, BenchmarkOptions options, TextWriter console)
+    {
+        var markdown = Markdown(results, options);
+        console.WriteLine();
+        console.WriteLine(markdown);
+        Directory.CreateDirectory(options.ResultsDirectory);
+        var name = options.Smoke ? "smoke" : "latest";
+        File.WriteAllText(Path.Combine(options.ResultsDirectory, name + ".md"), markdown);
+        File.WriteAllText(Path.Combine(options.ResultsDirectory, name + ".json"), JsonSerializer.Serialize(new
+        {
+            date = DateTime.UtcNow,
+            cores = Environment.ProcessorCount,
+            options.Concurrency,
+            options.DurationSeconds,
+            options.Sessions,
+            options.CountSessions,
+            options.Smoke,
+            results,
+        }, Indented));
+        console.WriteLine($"Saved {name}.md and {name}.json in {options.ResultsDirectory}");
+    }
+}

@@ -1,0 +1,161 @@
+using System.Diagnostics;
+
+namespace SessionGrains.Benchmarks;
+
+/// <summary>
+/// Runs every workload against every target that supports it, in one run on one redis-server (each
+/// target in its own database or key prefix, so nobody flushes the cluster's membership table), and
+/// prints and saves the table.
+/// </summary>
+internal static class BenchmarkRunner
+{
+    public static async Task<int> MainAsync(string[] args)
+    {
+        BenchmarkOptions options;
+        try
+        {
+            options = BenchmarkOptions.Parse(args);
+        }
+        catch (ArgumentException exception)
+        {
+            Console.Error.WriteLine(exception.Message);
+            return 2;
+        }
+
+        var results = await RunAsync(options, Console.Out);
+        BenchmarkReport.Write(results, options, Console.Out);
+        return 0;
+    }
+
+    public static async Task<IReadOnlyList<Measurement>> RunAsync(BenchmarkOptions options, TextWriter log)
+    {
+        var total = Stopwatch.StartNew();
+        await using var redis = await RedisProcess.StartAsync();
+        var seed = new SeedRedisStore(redis.Connection.GetDatabase(1), sliding: false);
+        var seedSliding = new SeedRedisStore(redis.Connection.GetDatabase(1), sliding: true);
+        await using var redisCache = new RedisCacheTarget(redis.ConfigurationString(2));
+        log.WriteLine("Starting the silo process and the co-hosted silo...");
+        await using var external = await SessionGrainsTarget.StartExternalAsync(redis.ConfigurationString(0));
+        await using var coHosted = await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0));
+        ISessionTarget[] targets = [seed, seedSliding, redisCache, external, coHosted];
+
+        var results = new List<Measurement>();
+        async Task Measure(ISessionTarget target, Workload workload, Func<int, Random, Task<TimeSpan>> operation)
+        {
+            var measurement = await LoadRunner.MeasureAsync(target.Name, workload, options.Concurrency, options.Duration, operation);
+            results.Add(measurement);
+            log.WriteLine($"  {workload.Name,-36} {target.Name,-36} {measurement.OpsPerSecond,10:N0} ops/s  p99 {measurement.P99Ms,8:0.000} ms");
+        }
+
+        // The validate and mix workloads share one population of sessions per store.
+        log.WriteLine($"Creating {options.Sessions:N0} sessions in each store...");
+        var populations = new Dictionary<ISessionTarget, string[]>();
+        foreach (var target in new ISessionTarget[] { seed, redisCache, external, coHosted })
+        {
+            populations[target] = await CreatePopulationAsync(target, options.Sessions);
+        }
+
+        populations[seedSliding] = populations[seed];
+        var zipf = new ZipfSampler(options.Sessions);
+        var updates = 0;
+        foreach (var target in targets)
+        {
+            var handles = populations[target];
+            await Measure(target, Workload.ValidateUniform, async (_, random) =>
+            {
+                await target.ValidateAsync(handles[random.Next(handles.Length)]);
+                return TimeSpan.Zero;
+            });
+            await Measure(target, Workload.ValidateZipf, async (_, random) =>
+            {
+                await target.ValidateAsync(handles[zipf.Next(random)]);
+                return TimeSpan.Zero;
+            });
+            if (target.Supports(Workload.Mix))
+            {
+                await Measure(target, Workload.Mix, async (_, random) =>
+                {
+                    var handle = handles[random.Next(handles.Length)];
+                    await (random.Next(10) == 0 ? target.UpdateAsync(handle, Interlocked.Increment(ref updates)) : target.ValidateAsync(handle));
+                    return TimeSpan.Zero;
+                });
+            }
+        }
+
+        // Logins spread over many users (as they do), a user's sessions kept under the per-user limit.
+        var creates = 0;
+        foreach (var target in targets.Where(t => t.Supports(Workload.Create)))
+        {
+            await Measure(target, Workload.Create, async (_, _) =>
+            {
+                var n = Interlocked.Increment(ref creates);
+                await target.CreateAsync($"create-{n % 5000}-{n / 250_000}");
+                return TimeSpan.Zero;
+            });
+        }
+
+        foreach (var target in targets.Where(t => t.Supports(Workload.ListByUser)))
+        {
+            var user = "list-" + Guid.NewGuid().ToString("N")[..8];
+            for (var i = 0; i < 50; i++)
+            {
+                await target.CreateAsync(user);
+            }
+
+            await Measure(target, Workload.ListByUser, async (_, _) =>
+            {
+                if (await target.ListByUserAsync(user) != 50)
+                {
+                    throw new InvalidOperationException("the list lost sessions");
+                }
+
+                return TimeSpan.Zero;
+            });
+        }
+
+        foreach (var target in targets.Where(t => t.Supports(Workload.DeleteAllForUser)))
+        {
+            await Measure(target, Workload.DeleteAllForUser, async (caller, _) =>
+            {
+                // Setting up the user's 50 sessions is not part of the measured time.
+                var setup = Stopwatch.StartNew();
+                var user = $"delete-{caller}-{Guid.NewGuid():N}";
+                await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => target.CreateAsync(user)));
+                setup.Stop();
+                if (await target.DeleteAllForUserAsync(user) != 50)
+                {
+                    throw new InvalidOperationException("delete-all missed sessions");
+                }
+
+                return setup.Elapsed;
+            });
+        }
+
+        log.WriteLine($"Storing {options.CountSessions:N0} more sessions for the count workload...");
+        await seed.StoreManyAsync(options.CountSessions);
+        await coHosted.StoreManyAsync(options.CountSessions);
+        foreach (var target in targets.Where(t => t.Supports(Workload.Count)))
+        {
+            await Measure(target, Workload.Count, async (_, _) =>
+            {
+                await target.CountAsync();
+                return TimeSpan.Zero;
+            });
+        }
+
+        log.WriteLine($"Done in {total.Elapsed.TotalMinutes:0.0} min.");
+        return BenchmarkReport.WithRatios(results, seed.Name);
+    }
+
+    private static async Task<string[]> CreatePopulationAsync(ISessionTarget target, int count)
+    {
+        var handles = new string[count];
+        for (var start = 0; start < count; start += 500)
+        {
+            var batch = await Task.WhenAll(Enumerable.Range(start, Math.Min(500, count - start)).Select(i => target.CreateAsync($"user-{i / 20}")));
+            batch.CopyTo(handles, start);
+        }
+
+        return handles;
+    }
+}

@@ -1,0 +1,71 @@
+using System.Diagnostics;
+
+namespace SessionGrains.Benchmarks;
+
+/// <summary>One measured cell of the table.</summary>
+internal sealed record class Measurement(string Target, string Workload, long Operations, long Errors, double OpsPerSecond, double P50Ms, double P99Ms, double P999Ms)
+{
+    /// <summary>Throughput relative to the seed design in the same workload (null when the seed has no row).</summary>
+    public double? RatioToSeed { get; init; }
+}
+
+/// <summary>
+/// A closed loop: <c>concurrency</c> callers, each starting its next operation when the last one ends, for a
+/// fixed time (after a short warm-up that is not recorded). Bounded in time and only against loopback.
+/// </summary>
+internal static class LoadRunner
+{
+    /// <param name="operation">One operation; gets the caller's index and random source; returns the time not to count (setup inside the operation).</param>
+    public static async Task<Measurement> MeasureAsync(
+        string target, Workload workload, int concurrency, TimeSpan duration, Func<int, Random, Task<TimeSpan>> operation)
+    {
+        var warmUp = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, duration.Ticks / 5));
+        var latencies = new List<double>[concurrency];
+        var errors = 0L;
+        var measuredTime = new double[concurrency];
+        var clock = Stopwatch.StartNew();
+        var end = warmUp + duration;
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(caller => Task.Run(async () =>
+        {
+            var random = new Random(caller * 7919);
+            var mine = latencies[caller] = new List<double>(4096);
+            while (clock.Elapsed < end)
+            {
+                var started = Stopwatch.GetTimestamp();
+                var excluded = TimeSpan.Zero;
+                var failed = false;
+                try
+                {
+                    excluded = await operation(caller, random);
+                }
+                catch (Exception exception) when (exception is not OutOfMemoryException)
+                {
+                    failed = true;
+                }
+
+                var took = Stopwatch.GetElapsedTime(started) - excluded;
+                if (clock.Elapsed > warmUp)
+                {
+                    if (failed)
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+                    else
+                    {
+                        mine.Add(took.TotalMilliseconds);
+                        measuredTime[caller] += took.TotalSeconds;
+                    }
+                }
+            }
+        })));
+
+        var all = latencies.SelectMany(l => l).Order().ToArray();
+        // Throughput over the time the callers spent in measured operations (setup inside an operation excluded).
+        var busySeconds = measuredTime.Sum() / concurrency;
+        return new Measurement(target, workload.Name, all.Length, errors,
+            busySeconds > 0 ? all.Length / busySeconds : 0, Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 0.999));
+    }
+
+    private static double Percentile(double[] sorted, double p) =>
+        sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
+}

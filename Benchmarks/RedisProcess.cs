@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using StackExchange.Redis;
+
+namespace SessionGrains.Benchmarks;
+
+/// <summary>A private redis-server on a free loopback port, without persistence, stopped by process id when disposed.</summary>
+internal sealed class RedisProcess : IAsyncDisposable
+{
+    private static readonly string[] Candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"];
+
+    private readonly Process _process;
+    private readonly string _directory;
+
+    private RedisProcess(Process process, string directory, int port, ConnectionMultiplexer connection)
+    {
+        _process = process;
+        _directory = directory;
+        Port = port;
+        Connection = connection;
+    }
+
+    public int Port { get; }
+
+    public ConnectionMultiplexer Connection { get; }
+
+    public string ConfigurationString(int database = 0) => $"127.0.0.1:{Port},defaultDatabase={database}";
+
+    public static async Task<RedisProcess> StartAsync()
+    {
+        var executable = Candidates.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException("redis-server was not found: install it with 'apt-get install redis-server'.");
+        var directory = Directory.CreateTempSubdirectory("sessiongrains-bench-").FullName;
+        var port = FreePort();
+        var process = Process.Start(new ProcessStartInfo(executable)
+        {
+            ArgumentList = { "--port", port.ToString(), "--bind", "127.0.0.1", "--dir", directory, "--save", "", "--appendonly", "no" },
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        })!;
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Kill(process);
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},allowAdmin=true,connectTimeout=1000");
+                return new RedisProcess(process, directory, port, connection);
+            }
+            catch (RedisConnectionException) when (attempt < 50)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Connection.DisposeAsync();
+        Kill(_process);
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private static void Kill(Process process)
+    {
+        if (!process.HasExited)
+        {
+            process.Kill();
+            process.WaitForExit(5000);
+        }
+    }
+}

@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Hosting;
+
+namespace SessionGrains.Benchmarks;
+
+/// <summary>
+/// SessionGrains through <see cref="ISessionStore"/>, in its two deployments: a frontend with an Orleans
+/// client talking to a separate silo process (<see cref="StartExternalAsync"/>), and a host app with the
+/// silo in its own process (<see cref="StartCoHostedAsync"/>). Both keep state and reminders in Redis.
+/// </summary>
+internal sealed class SessionGrainsTarget : ISessionTarget
+{
+    private static readonly string TokenKeys = "bench:" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    private readonly IHost _host;
+    private readonly Process? _silo;
+
+    private SessionGrainsTarget(string name, IHost host, Process? silo)
+    {
+        Name = name;
+        _host = host;
+        _silo = silo;
+        Store = host.Services.GetRequiredService<ISessionStore>();
+    }
+
+    public string Name { get; }
+
+    public ISessionStore Store { get; }
+
+    public bool Supports(Workload workload) => true;
+
+    public static async Task<SessionGrainsTarget> StartExternalAsync(string redis)
+    {
+        var serviceId = "bench-external";
+        var (siloPort, gatewayPort, httpPort) = (RedisProcess.FreePort(), RedisProcess.FreePort(), RedisProcess.FreePort());
+        var directory = SiloDirectory();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(directory, "SessionGrains.Silo.dll"), "--urls", $"http://127.0.0.1:{httpPort}" },
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            Environment =
+            {
+                ["SessionStore__Redis"] = redis,
+                ["SessionStore__TokenKeys"] = TokenKeys,
+                ["SessionStore__ServiceId"] = serviceId,
+                ["SessionStore__ClusterId"] = serviceId,
+                ["SessionStore__SiloPort"] = siloPort.ToString(),
+                ["SessionStore__GatewayPort"] = gatewayPort.ToString(),
+                ["SessionStore__AdvertisedAddress"] = "127.0.0.1",
+                ["SessionStore__MaxSessionsPerUser"] = "1000",
+                ["Logging__LogLevel__Default"] = "Warning",
+                ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            },
+        };
+        var silo = Process.Start(start)!;
+        silo.OutputDataReceived += (_, _) => { };
+        silo.ErrorDataReceived += (_, _) => { };
+        silo.BeginOutputReadLine();
+        silo.BeginErrorReadLine();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop(silo);
+        await WaitHealthyAsync(silo, httpPort);
+
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddSessionGrainsClient(o =>
+        {
+            o.Redis = redis;
+            o.ServiceId = serviceId;
+            o.ClusterId = serviceId;
+            o.TokenKeys = TokenKeys;
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        return new SessionGrainsTarget("SessionGrains, external client", host, silo);
+    }
+
+    public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.UseOrleans(silo => silo
+            .UseLocalhostClustering(RedisProcess.FreePort(), RedisProcess.FreePort(), serviceId: "bench-cohosted", clusterId: "bench-cohosted")
+            .AddSessionGrains(o =>
+            {
+                o.Redis = redis;
+                o.MaxSessionsPerUser = 1000;
+            }));
+        builder.Services.AddSessionStore(o => o.TokenKeys = TokenKeys);
+        var host = builder.Build();
+        await host.StartAsync();
+        return new SessionGrainsTarget("SessionGrains, co-hosted", host, silo: null);
+    }
+
+    public async Task<string> CreateAsync(string userId) => (await Store.CreateAsync(userId)).Token.Value;
+
+    public async Task<bool> ValidateAsync(string handle) => await Store.ValidateAsync(handle) is not null;
+
+    public Task UpdateAsync(string handle, int value) =>
+        Store.UpdateAsync(handle, new SessionUpdate
+        {
+            Metadata = System.Collections.Immutable.ImmutableDictionary<string, string?>.Empty.Add("n", value.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        });
+
+    public async Task<int> ListByUserAsync(string userId) => (await Store.ListByUserAsync(userId, 1000)).Sessions.Length;
+
+    public Task<int> DeleteAllForUserAsync(string userId) => Store.DeleteAllForUserAsync(userId);
+
+    public Task<long> CountAsync() => Store.CountAsync();
+
+    public async Task StoreManyAsync(int count)
+    {
+        for (var start = 0; start < count; start += 500)
+        {
+            await Task.WhenAll(Enumerable.Range(start, Math.Min(500, count - start)).Select(i => Store.CreateAsync($"count-{i / 20}")));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _host.StopAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping is best effort at the end of a run.
+        }
+
+        _host.Dispose();
+        if (_silo is not null)
+        {
+            Stop(_silo);
+        }
+    }
+
+    private static async Task WaitHealthyAsync(Process silo, int httpPort)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && !silo.HasExited)
+        {
+            try
+            {
+                if ((await http.GetAsync($"http://127.0.0.1:{httpPort}/health")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
+            {
+                // Still starting.
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new InvalidOperationException("The silo process did not become healthy.");
+    }
+
+    private static void Stop(Process process)
+    {
+        if (!process.HasExited)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(5000);
+        }
+    }
+
+    /// <summary>The Silo build next to this program: &lt;root&gt;/&lt;Project&gt;/bin/&lt;Configuration&gt;/&lt;tfm&gt; → &lt;root&gt;/Silo/bin/...</summary>
+    private static string SiloDirectory()
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var directory = Path.Combine(output.Parent!.Parent!.Parent!.Parent!.FullName, "Silo", "bin", output.Parent.Name, output.Name);
+        return File.Exists(Path.Combine(directory, "SessionGrains.Silo.dll"))
+            ? directory
+            : throw new InvalidOperationException($"The Silo executable was not found in {directory}: build the solution first.");
+    }
+}
