@@ -132,12 +132,20 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
             return null;
         }
 
-        _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", "CreationBurst"));
-        Log.CreationBurst(_logger, _recentCreates.Count, signals.CreationBurstWindow, signals.CreationBurst);
         if (signals.CreationBurst != SignalPolicy.Throttle)
         {
+            // Flag the burst once, when it crosses the threshold, not on every create that follows.
+            if (_recentCreates.Count == signals.CreationBurstThreshold + 1)
+            {
+                _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", "CreationBurst"));
+                Log.CreationBurst(_logger, _recentCreates.Count, signals.CreationBurstWindow, signals.CreationBurst);
+            }
+
             return null;
         }
+
+        _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", "CreationBurst"));
+        Log.CreationBurst(_logger, _recentCreates.Count, signals.CreationBurstWindow, signals.CreationBurst);
 
         _recentCreates.Clear();
         _creationCooldownEnds = now + signals.CreationCooldown;

@@ -32,7 +32,7 @@ internal sealed class FailedTokenLimiter(int failuresPerMinute) : IDisposable
             if (!probe.IsAcquired)
             {
                 var retryAfter = probe.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan wait) ? wait : Window;
-                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                RetryAfterHeader.Set(http.Response, retryAfter);
                 return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
                     detail: "Too many failed token checks from this address; try again later.");
             }

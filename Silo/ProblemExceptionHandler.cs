@@ -36,7 +36,7 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
                 _ => (TimeSpan?)null,
             } is { } retryAfter)
         {
-            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            RetryAfterHeader.Set(http.Response, retryAfter);
         }
 
         return await problems.TryWriteAsync(new ProblemDetailsContext
