@@ -13,16 +13,22 @@ internal sealed partial class SessionGrain
     private readonly Queue<DateTimeOffset> _recentValidations = new();
     private readonly Dictionary<string, DateTimeOffset> _recentNetworks = new(StringComparer.Ordinal);
 
+    // A burst (or a run of networks) is logged and counted once, when it starts, though every request in it
+    // is flagged: a hot session must not turn into a log line per request.
+    private bool _inBurst;
+    private bool _inManyNetworks;
+
     /// <summary>Looks at the request, moves the change counters on, and says what the policies decide.</summary>
     private (SessionInfo Session, SessionSignals Signals, SignalPolicy Action) ObserveRequest(SessionInfo session, ClientInfo? client, DateTimeOffset now)
     {
         var policies = _options.Signals;
         var signals = SessionSignals.None;
+        var newSignals = SessionSignals.None;
         var action = SignalPolicy.Ignore;
         var ipChanges = session.IpChanges;
         var userAgentChanges = session.UserAgentChanges;
 
-        void Raise(SessionSignals signal, SignalPolicy policy)
+        void Raise(SessionSignals signal, SignalPolicy policy, bool isNew = true)
         {
             if (policy == SignalPolicy.Ignore)
             {
@@ -31,7 +37,11 @@ internal sealed partial class SessionGrain
 
             signals |= signal;
             action = (SignalPolicy)Math.Max((int)action, (int)policy);
-            _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", signal.ToString()));
+            if (isNew)
+            {
+                newSignals |= signal;
+                _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", signal.ToString()));
+            }
         }
 
         if (client?.IpAddress is { } ip)
@@ -53,10 +63,13 @@ internal sealed partial class SessionGrain
                 }
             }
 
-            if (_recentNetworks.Count > policies.NetworksThreshold)
+            var manyNetworks = _recentNetworks.Count > policies.NetworksThreshold;
+            if (manyNetworks)
             {
-                Raise(SessionSignals.ManyNetworks, policies.ManyNetworks);
+                Raise(SessionSignals.ManyNetworks, policies.ManyNetworks, isNew: !_inManyNetworks);
             }
+
+            _inManyNetworks = manyNetworks;
         }
 
         if (client?.UserAgent is { } userAgent && session.LastSeenFrom?.UserAgent is { } lastUserAgent
@@ -72,23 +85,26 @@ internal sealed partial class SessionGrain
             _recentValidations.Dequeue();
         }
 
-        if (_recentValidations.Count > policies.BurstThreshold)
+        var burst = _recentValidations.Count > policies.BurstThreshold;
+        if (burst)
         {
-            Raise(SessionSignals.RequestBurst, policies.Burst);
+            Raise(SessionSignals.RequestBurst, policies.Burst, isNew: !_inBurst);
             while (_recentValidations.Count > policies.BurstThreshold + 1)
             {
                 _recentValidations.Dequeue(); // the window never needs more entries than this
             }
         }
 
+        _inBurst = burst;
+
         if (action == SignalPolicy.Throttle)
         {
             signals |= SessionSignals.Throttled;
         }
 
-        if (signals != SessionSignals.None)
+        if (newSignals != SessionSignals.None)
         {
-            Log.Signals(_logger, SessionIds.ForLog(SessionId), signals, action);
+            Log.Signals(_logger, SessionIds.ForLog(SessionId), newSignals, action);
         }
 
         var observed = session with

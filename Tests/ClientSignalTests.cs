@@ -65,12 +65,19 @@ public sealed class ClientSignalTests(RedisClusterFixture fixture)
     {
         var created = await CreateAsync();
         var client = new ClientInfo("198.51.100.10", "Firefox/140");
+        using var metrics = new MetricRecorder(Cluster.Cluster.Silos.Select(s => s.ServiceProvider));
         for (var i = 0; i < 50; i++)
         {
             Assert.Equal(SessionSignals.None, (await Store.ValidateAsync(created.Token.Value, client, Ct))!.Signals);
         }
 
-        Assert.Equal(SessionSignals.RequestBurst, (await Store.ValidateAsync(created.Token.Value, client, Ct))!.Signals);
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(SessionSignals.RequestBurst, (await Store.ValidateAsync(created.Token.Value, client, Ct))!.Signals);
+        }
+
+        // Every request of the burst is flagged, but the burst is counted (and logged) once.
+        Assert.Equal(1, metrics.Total("sessiongrains.signals", "signal=RequestBurst"));
 
         Cluster.Time.Advance(TimeSpan.FromSeconds(11));
         Assert.Equal(SessionSignals.None, (await Store.ValidateAsync(created.Token.Value, client, Ct))!.Signals);
