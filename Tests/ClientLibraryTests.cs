@@ -67,6 +67,23 @@ public sealed class ClientLibraryTests(RedisServer redis)
     }
 
     [Fact]
+    public void The_asp_net_core_one_liners_wire_the_cache_and_the_cookie_ticket_store()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSessionGrainsClient(o => o.GatewayPort = RedisServer.FreePort());
+        services.AddSessionGrainsDistributedCache();
+        services.AddAuthentication().AddCookie();
+        services.AddSessionGrainsTicketStore();
+        using var provider = services.BuildServiceProvider();
+
+        Assert.IsType<SessionGrainsDistributedCache>(provider.GetRequiredService<Microsoft.Extensions.Caching.Distributed.IDistributedCache>());
+        var cookie = provider.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>>()
+            .Get(Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationDefaults.AuthenticationScheme);
+        Assert.IsType<SessionGrainsTicketStore>(cookie.SessionStore);
+    }
+
+    [Fact]
     public void A_frontend_with_a_bad_redis_string_fails_naming_the_setting()
     {
         var services = new ServiceCollection();
