@@ -14,6 +14,9 @@ namespace SessionGrains;
 /// </summary>
 public sealed class SessionGrainsTicketStore(ISessionStore store, TimeProvider time, IHttpContextAccessor? http = null) : ITicketStore
 {
+    /// <summary>Claim added to a retrieved principal: the public id of its session ("this device"), never the token.</summary>
+    public const string SessionIdClaim = "sessiongrains:session-id";
+
     /// <inheritdoc/>
     public async Task<string> StoreAsync(AuthenticationTicket ticket)
     {
@@ -33,7 +36,17 @@ public sealed class SessionGrainsTicketStore(ISessionStore store, TimeProvider t
     public async Task<AuthenticationTicket?> RetrieveAsync(string key)
     {
         var session = await store.ValidateAsync(key, Client()).ConfigureAwait(false);
-        return session is { Payload.Length: > 0 } ? TicketSerializer.Default.Deserialize(session.Payload.ToArray()) : null;
+        if (session is not { Payload.Length: > 0 } || TicketSerializer.Default.Deserialize(session.Payload.ToArray()) is not { } ticket)
+        {
+            return null;
+        }
+
+        if (ticket.Principal.Identity is ClaimsIdentity identity)
+        {
+            identity.AddClaim(new Claim(SessionIdClaim, session.SessionId));
+        }
+
+        return ticket;
     }
 
     /// <inheritdoc/>
