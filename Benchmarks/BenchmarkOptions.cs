@@ -23,6 +23,9 @@ internal sealed record class BenchmarkOptions
     /// <summary>Every workload for about a second, few sessions: keeps the harness working (run by the tests).</summary>
     public bool Smoke { get; init; }
 
+    /// <summary>With a value: the scale run (memory per session, silo memory, reminder load, start time) for that many sessions instead of the table.</summary>
+    public int? ScaleSessions { get; init; }
+
     public TimeSpan Duration => TimeSpan.FromSeconds(DurationSeconds);
 
     public static BenchmarkOptions Parse(IReadOnlyList<string> args)
@@ -38,8 +41,9 @@ internal sealed record class BenchmarkOptions
                 "--concurrency" => options with { Concurrency = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--count-sessions" => options with { CountSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--results" => options with { ResultsDirectory = Next() },
+                "--scale" => options with { ScaleSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--smoke" => options with { Smoke = true, DurationSeconds = 1, Sessions = 200, Concurrency = 8, CountSessions = 500 },
-                _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --sessions, --concurrency, --count-sessions, --results or --smoke."),
+                _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --sessions, --concurrency, --count-sessions, --results, --smoke or --scale N."),
             };
         }
 

@@ -22,6 +22,12 @@ internal static class BenchmarkRunner
             return 2;
         }
 
+        if (options.ScaleSessions is { } scale)
+        {
+            Console.WriteLine(await ScaleRunner.RunAsync(scale, options.ResultsDirectory, Console.Out));
+            return 0;
+        }
+
         var results = await RunAsync(options, Console.Out);
         BenchmarkReport.Write(results, options, Console.Out);
         return 0;

@@ -81,17 +81,24 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         return new SessionGrainsTarget("SessionGrains, external client", host, silo);
     }
 
-    public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis)
+    public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis, TimeSpan? idleDeactivation = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleans(silo => silo
-            .UseLocalhostClustering(RedisProcess.FreePort(), RedisProcess.FreePort(), serviceId: "bench-cohosted", clusterId: "bench-cohosted")
-            .AddSessionGrains(o =>
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(RedisProcess.FreePort(), RedisProcess.FreePort(), serviceId: "bench-cohosted", clusterId: "bench-cohosted")
+                .AddSessionGrains(o =>
+                {
+                    o.Redis = redis;
+                    o.MaxSessionsPerUser = 1000;
+                    o.IdleSessionDeactivation = idleDeactivation ?? o.IdleSessionDeactivation;
+                });
+            if (idleDeactivation is not null)
             {
-                o.Redis = redis;
-                o.MaxSessionsPerUser = 1000;
-            }));
+                silo.Configure<Orleans.Configuration.GrainCollectionOptions>(c => c.CollectionQuantum = TimeSpan.FromSeconds(1));
+            }
+        });
         builder.Services.AddSessionStore(o => o.TokenKeys = TokenKeys);
         var host = builder.Build();
         await host.StartAsync();
@@ -99,6 +106,12 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     }
 
     public async Task<string> CreateAsync(string userId) => (await Store.CreateAsync(userId)).Token.Value;
+
+    /// <summary>Session grains active in this process's silo (co-hosted only).</summary>
+    public async Task<int> ActiveSessionGrainsAsync() =>
+        (await _host.Services.GetRequiredService<IGrainFactory>().GetGrain<Orleans.Runtime.IManagementGrain>(0).GetSimpleGrainStatistics())
+            .Where(s => s.GrainType.StartsWith("SessionGrains.SessionGrain,", StringComparison.Ordinal))
+            .Sum(s => s.ActivationCount);
 
     public async Task<bool> ValidateAsync(string handle) => await Store.ValidateAsync(handle) is not null;
 
