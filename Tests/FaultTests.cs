@@ -221,12 +221,11 @@ public sealed class FaultTests
     [Fact]
     public async Task A_sentinel_failover_under_load_keeps_sessions_written_before_it()
     {
-        // Both data nodes refuse writes that no replica has confirmed within a second (the documented
-        // mitigation): a primary cut off from its replica stops acknowledging instead of losing writes.
-        string[] durability = ["--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"];
-        await using var primary = new RedisServer(new RedisServerSettings(AppendOnly: true, ExtraArguments: durability));
+        // Plain asynchronous replication: what is promised is that sessions acknowledged before the failover
+        // survive it. (min-replicas-to-write narrows the switch-over window further; README, Deployment.)
+        await using var primary = new RedisServer(new RedisServerSettings(AppendOnly: true));
         await primary.InitializeAsync();
-        await using var replica = new RedisServer(new RedisServerSettings(ExtraArguments: ["--replicaof", "127.0.0.1", primary.Port.ToString(), .. durability]));
+        await using var replica = new RedisServer(new RedisServerSettings(ExtraArguments: ["--replicaof", "127.0.0.1", primary.Port.ToString()]));
         await replica.InitializeAsync();
         var sentinels = new List<RedisServer>();
         try
@@ -259,13 +258,13 @@ public sealed class FaultTests
 
             // After the failover the cluster takes writes again on the new primary (once a replica confirms them).
             CreatedSession? after = null;
-            await WaitUntilAsync(async () => (after = await cluster.Store.CreateAsync("after-failover", cancellationToken: Ct)) is not null, TimeSpan.FromSeconds(45));
+            await WaitUntilAsync(async () => (after = await cluster.Store.CreateAsync("after-failover", cancellationToken: Ct)) is not null, TimeSpan.FromSeconds(90));
             var writableAfter = load.Elapsed - failoverAt;
             Assert.NotNull(await cluster.Store.ValidateAsync(after!.Token.Value, cancellationToken: Ct));
 
             var lostBefore = await load.FindLostAsync(Ct, acknowledgedBefore: failoverAt - TimeSpan.FromSeconds(1));
             var lostAll = await load.FindLostAsync(Ct);
-            FaultFigures.Record("sentinel failover (primary + replica + 3 sentinels, min-replicas-to-write 1, 2 silos, 6 workers)",
+            FaultFigures.Record("sentinel failover (primary + replica + 3 sentinels, 2 silos, 6 workers)",
                 $"{load.Operations} requests; the replica was primary {(promotedAt - failoverAt).TotalSeconds:0.0} s after SENTINEL FAILOVER; failed: {load.Failures.Count}; " +
                 $"writes accepted again {writableAfter.TotalSeconds:0} s after it at the latest; lost of those acknowledged >1 s before: {lostBefore.Count}; lost of those acknowledged during the switch-over: {lostAll.Count - lostBefore.Count}");
             Assert.Empty(lostBefore);
