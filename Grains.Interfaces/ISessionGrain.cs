@@ -8,7 +8,8 @@ namespace SessionGrains;
 /// </summary>
 /// <remarks>
 /// Methods marked "index only" are called by <see cref="IUserSessionsGrain"/>, which is the single place
-/// that creates, rotates and ends sessions, so a user's index and sessions never disagree. A session
+/// that creates (it stores a new session directly, without activating it), rotates and ends sessions, so a
+/// user's index and sessions never disagree. A session
 /// grain never waits on its index (it only sends one-way reports), so the two can never deadlock.
 /// </remarks>
 [Alias("sessiongrains.session")]
@@ -26,9 +27,12 @@ public interface ISessionGrain : IGrainWithStringKey
     [Alias("update")]
     Task<SessionUpdateResult> UpdateAsync(SessionUpdate change, long? expectedVersion);
 
-    /// <summary>Index only: stores a new session (also the target of a rotation). False if the id is taken.</summary>
-    [Alias("initialize")]
-    Task<bool> InitializeAsync(SessionInfo session);
+    /// <summary>
+    /// Expiry bucket only: ends the session if it has expired (it leaves its index and storage), or files it
+    /// for a later check if it is still live. Idempotent: buckets may call late or twice.
+    /// </summary>
+    [Alias("check-expiry")]
+    Task CheckExpiryAsync();
 
     /// <summary>Index only: ends the session and clears its state. True if it was live.</summary>
     [Alias("end")]

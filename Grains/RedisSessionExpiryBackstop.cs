@@ -22,6 +22,8 @@ internal sealed class RedisSessionExpiryBackstop(
 
         var ttl = discardableAfter + options.StorageExpiryMargin - options.TimeProvider.GetUtcNow();
         var database = await connection.GetDatabaseAsync().ConfigureAwait(false);
-        await database.KeyExpireAsync(keyOf(grainId), ttl > TimeSpan.Zero ? ttl : TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        // Sent without waiting for the reply: the write it follows is already acknowledged, the TTL is a
+        // backstop, and a create or touch should not pay a second round trip for it.
+        await database.KeyExpireAsync(keyOf(grainId), ttl > TimeSpan.Zero ? ttl : TimeSpan.FromSeconds(1), flags: CommandFlags.FireAndForget).ConfigureAwait(false);
     }
 }

@@ -1,35 +1,39 @@
-using Orleans.Storage;
-
 namespace SessionGrains;
 
 /// <summary>
 /// Where a session expires. Correctness comes from the timestamps, checked on every call
-/// (<see cref="SessionExpiry"/>); the one reminder per session only cleans up:
+/// (<see cref="SessionExpiry"/>); cleanup comes from expiry buckets (<see cref="SessionExpiryBucketGrain"/>):
 /// <list type="bullet">
-/// <item>It is registered once, due at the session's expiry. Touches do not re-register it, so the
-/// reminder table stays off the request path.</item>
-/// <item>When it fires, a session that was used since is re-armed for the remaining time; an expired one
-/// leaves its user index, clears its stored state and deactivates.</item>
-/// <item>Reminders may fire late, twice or never: every step is idempotent, the user index prunes entries
+/// <item>A new session is filed in the bucket of its expiry time by its index, without being activated.
+/// Touches do not re-file it, so buckets and reminders stay off the request path.</item>
+/// <item>When the bucket is due it calls <see cref="CheckExpiryAsync"/>: a session used since files itself
+/// in the bucket of its new expiry; an expired one leaves its user index, clears its stored state and
+/// deactivates.</item>
+/// <item>Buckets may call late, twice or never: every step is idempotent, the user index prunes entries
 /// whose expiry passed, and the stored key carries a TTL (the storage backstop).</item>
 /// </list>
 /// </summary>
 internal sealed partial class SessionGrain
 {
-    private const string ExpiryReminderName = "expiry";
+    // The per-session reminder of versions before expiry buckets; still answered, once, so stored ones retire.
+    private const string LegacyExpiryReminderName = "expiry";
 
-    // Fallback period: if a re-arm is ever missed, the reminder comes back this often.
-    private static readonly TimeSpan ExpiryReminderPeriod = TimeSpan.FromMinutes(1);
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (await this.GetReminder(reminderName) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
 
-    // Set when registering the reminder failed (reminder table unreachable); the next write tries again.
-    private bool _expiryReminderMissing;
+        if (reminderName == LegacyExpiryReminderName)
+        {
+            await CheckExpiryAsync();
+        }
+    }
 
-    public Task ReceiveReminder(string reminderName, TickStatus status) =>
-        reminderName == ExpiryReminderName
-            ? StorageConflicts.RetryAsync(OnExpiryReminderAsync, ReloadAsync)
-            : Task.CompletedTask;
+    public Task CheckExpiryAsync() => StorageConflicts.RetryAsync(CheckExpiryCoreAsync, ReloadAsync);
 
-    private async Task OnExpiryReminderAsync()
+    private async Task CheckExpiryCoreAsync()
     {
         var now = _time.GetUtcNow();
         if (_session is { } session)
@@ -41,12 +45,12 @@ internal sealed partial class SessionGrain
             else
             {
                 await PersistAccessAsync();
-                await ArmExpiryReminderAsync(session.ExpiresAt);
+                await FileForExpiryCheckAsync(session.ExpiresAt);
             }
         }
         else if (_state.State.RotatedTo is not null && now < _state.State.RotationGraceEndsAt)
         {
-            await ArmExpiryReminderAsync(_state.State.RotationGraceEndsAt);
+            await FileForExpiryCheckAsync(_state.State.RotationGraceEndsAt);
         }
         else
         {
@@ -110,7 +114,7 @@ internal sealed partial class SessionGrain
         Log.EndedOnItsOwn(_logger, SessionIds.ForLog(SessionId), reason);
     }
 
-    /// <summary>Removes the session for good: memory, storage (the key is deleted), reminder, activation.</summary>
+    /// <summary>Removes the session for good: memory, storage (the key is deleted), activation.</summary>
     private async Task ClearAsync()
     {
         _session = null;
@@ -120,30 +124,9 @@ internal sealed partial class SessionGrain
         }
 
         _state.State = new SessionState();
-        if (await this.GetReminder(ExpiryReminderName) is { } reminder)
-        {
-            await this.UnregisterReminder(reminder);
-        }
-
         DeactivateOnIdle();
     }
 
-    /// <summary>
-    /// Registers the expiry reminder. If the reminder table cannot be reached, the session goes on (its
-    /// expiry is checked on every call, and its stored key has a TTL) and the next write tries again.
-    /// </summary>
-    private async Task ArmExpiryReminderAsync(DateTimeOffset dueAt)
-    {
-        var dueIn = dueAt - _time.GetUtcNow();
-        try
-        {
-            await this.RegisterOrUpdateReminder(ExpiryReminderName, dueIn > TimeSpan.Zero ? dueIn : TimeSpan.Zero, ExpiryReminderPeriod);
-            _expiryReminderMissing = false;
-        }
-        catch (Exception exception) when (exception is not InconsistentStateException)
-        {
-            _expiryReminderMissing = true;
-            Log.ReminderUnavailable(_logger, exception, SessionIds.ForLog(SessionId));
-        }
-    }
+    private Task FileForExpiryCheckAsync(DateTimeOffset dueAt) =>
+        SessionExpiryBuckets.FileAsync(GrainFactory, SessionId, dueAt, _options.ExpiryBucketWidth);
 }

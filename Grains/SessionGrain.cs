@@ -6,9 +6,14 @@ namespace SessionGrains;
 /// <summary>
 /// One session. Validations are answered from memory; expiry rules live in <c>SessionGrain.Expiry.cs</c>.
 /// </summary>
-[GrainType("sessiongrains.session")]
+[GrainType(GrainTypeName)]
 internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 {
+    /// <summary>Name of the persisted state: the index stores new sessions under it (<see cref="StorageIdOf"/>).</summary>
+    internal const string StateName = "session";
+
+    private const string GrainTypeName = "sessiongrains.session";
+
     private readonly IPersistentState<SessionState> _state;
     private readonly SessionGrainsOptions _options;
     private readonly TimeProvider _time;
@@ -19,7 +24,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     private SessionInfo? _session;
 
     public SessionGrain(
-        [PersistentState("session", StorageNames.Sessions)] IPersistentState<SessionState> state,
+        [PersistentState(StateName, StorageNames.Sessions)] IPersistentState<SessionState> state,
         IOptions<SessionGrainsOptions> options,
         SessionGrainsMetrics metrics,
         ILogger<SessionGrain> logger)
@@ -32,6 +37,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     }
 
     private string SessionId => this.GetPrimaryKeyString();
+
+    /// <summary>The grain id a session's state is stored under.</summary>
+    internal static GrainId StorageIdOf(string sessionId) => GrainId.Create(GrainTypeName, sessionId);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -74,7 +82,11 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         return signals == SessionSignals.None ? _session : _session with { Signals = signals };
     }
 
-    public Task<SessionInfo?> PeekAsync() => Task.FromResult(LiveSession(_time.GetUtcNow()));
+    public Task<SessionInfo?> PeekAsync()
+    {
+        LeaveIfEmpty();
+        return Task.FromResult(LiveSession(_time.GetUtcNow()));
+    }
 
     public Task<SessionUpdateResult> UpdateAsync(SessionUpdate change, long? expectedVersion)
     {
@@ -92,6 +104,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
                 await EndOnItsOwnAsync(SessionEndReason.Expired);
             }
 
+            LeaveIfEmpty();
             return new SessionUpdateResult(null, null);
         }
 
@@ -103,26 +116,6 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         var updated = SessionRules.Apply(_session, change, _options, now);
         await WriteAsync(updated);
         return new SessionUpdateResult(updated, null);
-    }
-
-    public Task<bool> InitializeAsync(SessionInfo session)
-    {
-        ArgumentNullException.ThrowIfNull(session);
-        return StorageConflicts.RetryAsync(() => InitializeCoreAsync(session), ReloadAsync);
-    }
-
-    private async Task<bool> InitializeCoreAsync(SessionInfo session)
-    {
-        if (LiveSession(_time.GetUtcNow()) is not null || _state.State.RotatedTo is not null)
-        {
-            return false;
-        }
-
-        _state.State.RotatedTo = null;
-        await WriteAsync(session);
-        await ArmExpiryReminderAsync(session.ExpiresAt);
-        Log.Created(_logger, SessionIds.ForLog(SessionId), session.IdleTimeout, session.AbsoluteExpiresAt);
-        return true;
     }
 
     public Task<bool> EndAsync(SessionEndReason reason) =>
@@ -150,6 +143,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         var live = LiveSession(now);
         if (live is null)
         {
+            LeaveIfEmpty();
             return null;
         }
 
@@ -160,7 +154,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
             _session = null;
             _state.State = new SessionState { RotatedTo = newSessionId, RotationGraceEndsAt = now + gracePeriod };
             await _state.WriteStateAsync();
-            await ArmExpiryReminderAsync(_state.State.RotationGraceEndsAt);
+            await FileForExpiryCheckAsync(_state.State.RotationGraceEndsAt);
         }
         else
         {
@@ -186,6 +180,18 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         }
     }
 
+    /// <summary>
+    /// With nothing stored, the activation goes after the current call. No empty activation lingers: the index
+    /// stores new sessions without activating them, so an empty one would answer "not found" from stale memory.
+    /// </summary>
+    private void LeaveIfEmpty()
+    {
+        if (_session is null && _state.State.RotatedTo is null)
+        {
+            DeactivateOnIdle();
+        }
+    }
+
     private SessionInfo? LiveSession(DateTimeOffset now) =>
         _session is { } s && !SessionExpiry.IsExpired(now, s.ExpiresAt) ? s : null;
 
@@ -193,6 +199,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     {
         if (_state.State.RotatedTo is not { } successor)
         {
+            LeaveIfEmpty();
             return null;
         }
 
@@ -210,17 +217,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         _state.State.Session = session;
         await _state.WriteStateAsync();
         _session = session;
-        if (_expiryReminderMissing)
-        {
-            await ArmExpiryReminderAsync(session.ExpiresAt);
-        }
     }
 
     private static partial class Log
     {
-        [LoggerMessage(1001, LogLevel.Debug, "Session {Session} created, idle timeout {IdleTimeout}, absolute expiry {AbsoluteExpiresAt:O}.")]
-        public static partial void Created(ILogger logger, string session, TimeSpan idleTimeout, DateTimeOffset absoluteExpiresAt);
-
         [LoggerMessage(1002, LogLevel.Debug, "Session {Session} ended: {Reason}.")]
         public static partial void Ended(ILogger logger, string session, SessionEndReason reason);
 
@@ -229,9 +229,6 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 
         [LoggerMessage(1004, LogLevel.Debug, "Session {Session} ended on its own ({Reason}) and was cleaned up.")]
         public static partial void EndedOnItsOwn(ILogger logger, string session, SessionEndReason reason);
-
-        [LoggerMessage(1006, LogLevel.Warning, "Session {Session} could not register its expiry reminder; it will try again on its next write.")]
-        public static partial void ReminderUnavailable(ILogger logger, Exception exception, string session);
 
         [LoggerMessage(1005, LogLevel.Warning, "Session {Session} could not write its last access time on deactivation.")]
         public static partial void DeactivationWriteFailed(ILogger logger, Exception exception, string session);

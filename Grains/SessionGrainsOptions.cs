@@ -49,6 +49,13 @@ public sealed class SessionGrainsOptions
     public TimeSpan StorageExpiryMargin { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// Width of an expiry bucket: sessions are checked for cleanup at the first bucket boundary after their
+    /// expiry, one reminder per bucket (16 shards each). Wider buckets mean fewer reminders and later
+    /// cleanup; expiry itself is exact either way. Must be the same on every silo. Default 1 minute.
+    /// </summary>
+    public TimeSpan ExpiryBucketWidth { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
     /// StackExchange.Redis configuration string for grain storage and reminders, e.g.
     /// <c>127.0.0.1:6379,password=...</c>. Null: in-memory storage and reminders (the embedded default).
     /// A secret: never logged.
@@ -105,6 +112,11 @@ internal sealed class SessionGrainsOptionsValidator : IValidateOptions<SessionGr
         if (options.IdleSessionDeactivation < TimeSpan.FromSeconds(1))
         {
             failures.Add($"{S}:IdleSessionDeactivation must be at least one second.");
+        }
+
+        if (options.ExpiryBucketWidth < TimeSpan.FromSeconds(1) || options.ExpiryBucketWidth > TimeSpan.FromHours(1))
+        {
+            failures.Add($"{S}:ExpiryBucketWidth must be between one second and one hour (was {options.ExpiryBucketWidth}).");
         }
 
         if (options.StorageExpiryMargin < TimeSpan.Zero || options.MaxRotationGracePeriod < TimeSpan.Zero)

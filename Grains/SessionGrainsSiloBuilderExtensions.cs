@@ -52,7 +52,8 @@ public static class SessionGrainsSiloBuilderExtensions
             var inner = name + (redis is null ? ".Memory" : ".Redis");
             if (redis is null)
             {
-                builder.AddMemoryGrainStorage(inner);
+                // The same serializer as Redis, so the embedded default stores exactly what production stores.
+                builder.AddMemoryGrainStorage(inner, o => o.GrainStorageSerializer = new StorageJsonSerializer());
             }
             else
             {

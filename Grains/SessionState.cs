@@ -41,3 +41,18 @@ internal sealed class SessionCounterState
 {
     [Id(0)] public long Count { get; set; }
 }
+
+/// <summary>What an expiry bucket persists: the ids of the sessions to check when it is due.</summary>
+[GenerateSerializer, Alias("sessiongrains.expiry-bucket-state")]
+internal sealed class SessionExpiryBucketState : IExpiringState
+{
+    // A bucket whose checks keep failing (storage down) is retried for this long before its entry may go.
+    private static readonly TimeSpan RetryHorizon = TimeSpan.FromDays(1);
+
+    [Id(0)] public HashSet<string> SessionIds { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The bucket's due time (also encoded in its key).</summary>
+    [Id(1)] public DateTimeOffset DueAt { get; set; }
+
+    public DateTimeOffset? DiscardableAfter => DueAt + RetryHorizon;
+}

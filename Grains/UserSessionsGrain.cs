@@ -2,8 +2,10 @@ using System.Buffers.Text;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace SessionGrains;
 
@@ -18,6 +20,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     private const int MaxPageSize = 1000;
 
     private readonly IPersistentState<UserSessionsState> _state;
+    private readonly IGrainStorage _sessionStorage;
     private readonly SessionGrainsOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<UserSessionsGrain> _logger;
@@ -32,11 +35,13 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
 
     public UserSessionsGrain(
         [PersistentState("index", StorageNames.UserIndex)] IPersistentState<UserSessionsState> state,
+        [FromKeyedServices(StorageNames.Sessions)] IGrainStorage sessionStorage,
         IOptions<SessionGrainsOptions> options,
         SessionGrainsMetrics metrics,
         ILogger<UserSessionsGrain> logger)
     {
         _state = state;
+        _sessionStorage = sessionStorage;
         _options = options.Value;
         _time = _options.TimeProvider;
         _metrics = metrics;
@@ -95,7 +100,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
             removed++;
         }
 
-        if (!await Session(sessionId).InitializeAsync(session))
+        if (!await StoreNewSessionAsync(session))
         {
             // The session was stored but this index lost it (a crash between the two writes): adopt it.
             session = await Session(sessionId).PeekAsync() is { } stored && stored.UserId == UserId
@@ -189,7 +194,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
             return null;
         }
 
-        if (!await Session(newSessionId).InitializeAsync(carried))
+        if (!await StoreNewSessionAsync(carried))
         {
             throw new InvalidOperationException("A session with the new id already exists.");
         }
@@ -351,19 +356,34 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         _activityUnsaved = false;
     }
 
-    private ISessionGrain Session(string sessionId) => GrainFactory.GetGrain<ISessionGrain>(sessionId);
-
-    /// <summary>A stable shard for a user id (string.GetHashCode is randomized per process).</summary>
-    internal static int CounterShard(string userId)
+    /// <summary>
+    /// Stores a new session (a create, or the target of a rotation) without activating its grain: a create
+    /// neither reads what it is creating nor pays for an activation nobody may use soon. The write is
+    /// conditional (no etag: the key must not exist), so a taken id is refused, not overwritten. The session
+    /// grain reads the state when first called; an empty activation never lingers (SessionGrain.LeaveIfEmpty).
+    /// Then the session is filed for its expiry check.
+    /// </summary>
+    private async Task<bool> StoreNewSessionAsync(SessionInfo session)
     {
-        var hash = 2166136261u;
-        foreach (var c in userId)
+        var state = new GrainState<SessionState>(new SessionState { Session = session });
+        try
         {
-            hash = (hash ^ c) * 16777619u;
+            await _sessionStorage.WriteStateAsync(SessionGrain.StateName, SessionGrain.StorageIdOf(session.SessionId), state);
+        }
+        catch (InconsistentStateException)
+        {
+            return false;
         }
 
-        return (int)(hash % ISessionCounterGrain.Shards);
+        await SessionExpiryBuckets.FileAsync(GrainFactory, session.SessionId, session.ExpiresAt, _options.ExpiryBucketWidth);
+        Log.Created(_logger, SessionIds.ForLog(session.SessionId), session.IdleTimeout, session.AbsoluteExpiresAt);
+        return true;
     }
+
+    private ISessionGrain Session(string sessionId) => GrainFactory.GetGrain<ISessionGrain>(sessionId);
+
+    /// <summary>The counter shard a user's changes go to.</summary>
+    internal static int CounterShard(string userId) => (int)(StableHash.Of(userId) % ISessionCounterGrain.Shards);
 
     private static string FormatCursor(SessionSummary last) =>
         Base64Url.EncodeToString(Encoding.UTF8.GetBytes(
@@ -386,6 +406,9 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
 
     private static partial class Log
     {
+        [LoggerMessage(1001, LogLevel.Debug, "Session {Session} created, idle timeout {IdleTimeout}, absolute expiry {AbsoluteExpiresAt:O}.")]
+        public static partial void Created(ILogger logger, string session, TimeSpan idleTimeout, DateTimeOffset absoluteExpiresAt);
+
         [LoggerMessage(2001, LogLevel.Information, "A new session was refused: the user is at the limit of {Limit} sessions.")]
         public static partial void LimitRejected(ILogger logger, int limit);
 

@@ -59,6 +59,9 @@ public sealed class SessionCluster : IAsyncDisposable
             {
                 options.Redis = redis?.ConnectionString;
                 options.TimeProvider = time;
+
+                // Expiry checks a second after a session's expiry, so cleanup tests take seconds, not a minute.
+                options.ExpiryBucketWidth = TimeSpan.FromSeconds(1);
                 configure?.Invoke(options);
             });
             configureSilo?.Invoke(silo);
