@@ -26,6 +26,14 @@ internal sealed record class BenchmarkOptions
     /// <summary>With a value: the scale run (memory per session, silo memory, reminder load, start time) for that many sessions instead of the table.</summary>
     public int? ScaleSessions { get; init; }
 
+    /// <summary>Above 1: one more target, the external client on this many silo processes (1 → N silos in one run).</summary>
+    public int Silos { get; init; } = 1;
+
+    /// <summary>With a value: only the workloads whose name contains it (e.g. <c>create</c>), for working on one path.</summary>
+    public string? Only { get; init; }
+
+    public bool Runs(Workload workload) => Only is null || workload.Name.Contains(Only, StringComparison.OrdinalIgnoreCase);
+
     public TimeSpan Duration => TimeSpan.FromSeconds(DurationSeconds);
 
     public static BenchmarkOptions Parse(IReadOnlyList<string> args)
@@ -41,15 +49,17 @@ internal sealed record class BenchmarkOptions
                 "--concurrency" => options with { Concurrency = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--count-sessions" => options with { CountSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--results" => options with { ResultsDirectory = Next() },
+                "--only" => options with { Only = Next() },
+                "--silos" => options with { Silos = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--scale" => options with { ScaleSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--smoke" => options with { Smoke = true, DurationSeconds = 1, Sessions = 200, Concurrency = 8, CountSessions = 500 },
-                _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --sessions, --concurrency, --count-sessions, --results, --smoke or --scale N."),
+                _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --sessions, --concurrency, --count-sessions, --results, --only, --silos N, --smoke or --scale N."),
             };
         }
 
-        if (options.DurationSeconds is <= 0 or > 600 || options.Sessions is < 10 or > 1_000_000 || options.Concurrency is < 1 or > 1024 || options.CountSessions is < 10 or > 2_000_000)
+        if (options.DurationSeconds is <= 0 or > 600 || options.Sessions is < 10 or > 1_000_000 || options.Concurrency is < 1 or > 1024 || options.CountSessions is < 10 or > 2_000_000 || options.Silos is < 1 or > 8)
         {
-            throw new ArgumentException("Out of range: --duration 0-600 s, --sessions 10-1,000,000, --concurrency 1-1024, --count-sessions 10-2,000,000.");
+            throw new ArgumentException("Out of range: --duration 0-600 s, --sessions 10-1,000,000, --concurrency 1-1024, --count-sessions 10-2,000,000, --silos 1-8.");
         }
 
         return options;

@@ -43,11 +43,18 @@ internal static class BenchmarkRunner
         log.WriteLine("Starting the silo process and the co-hosted silo...");
         await using var external = await SessionGrainsTarget.StartExternalAsync(redis.ConfigurationString(0));
         await using var coHosted = await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0));
-        ISessionTarget[] targets = [seed, seedSliding, redisCache, external, coHosted];
+        await using var scaledOut = options.Silos > 1 ? await SessionGrainsTarget.StartExternalAsync(redis.ConfigurationString(0), options.Silos) : null;
+        ISessionTarget[] stores = scaledOut is null ? [seed, redisCache, external, coHosted] : [seed, redisCache, external, scaledOut, coHosted];
+        ISessionTarget[] targets = [seed, seedSliding, .. stores.Skip(1)];
 
         var results = new List<Measurement>();
         async Task Measure(ISessionTarget target, Workload workload, Func<int, Random, Task<TimeSpan>> operation, int? concurrency = null)
         {
+            if (!options.Runs(workload))
+            {
+                return;
+            }
+
             var measurement = await LoadRunner.MeasureAsync(target.Name, workload, concurrency ?? options.Concurrency, options.Duration, operation);
             results.Add(measurement);
             log.WriteLine($"  {workload.Name,-36} {target.Name,-36} {measurement.OpsPerSecond,10:N0} ops/s  p99 {measurement.P99Ms,8:0.000} ms");
@@ -56,12 +63,24 @@ internal static class BenchmarkRunner
         // The validate and mix workloads share one population of sessions per store.
         log.WriteLine($"Creating {options.Sessions:N0} sessions in each store...");
         var populations = new Dictionary<ISessionTarget, string[]>();
-        foreach (var target in new ISessionTarget[] { seed, redisCache, external, coHosted })
+        var validating = options.Runs(Workload.ValidateUniform) || options.Runs(Workload.ValidateZipf) || options.Runs(Workload.Mix);
+        foreach (var target in stores)
         {
-            populations[target] = await CreatePopulationAsync(target, options.Sessions);
+            populations[target] = validating ? await CreatePopulationAsync(target, options.Sessions) : [];
         }
 
         populations[seedSliding] = populations[seed];
+
+        // The validate workloads measure sessions in use. Every session is validated once first, unmeasured, in
+        // every store alike: SessionGrains activates a session on its first use, not when it is created.
+        log.WriteLine("Using each session once...");
+        foreach (var (target, handles) in populations.Where(p => p.Key != seedSliding))
+        {
+            foreach (var chunk in handles.Chunk(500))
+            {
+                await Task.WhenAll(chunk.Select(target.ValidateAsync));
+            }
+        }
         var zipf = new ZipfSampler(options.Sessions);
         var updates = 0;
         foreach (var target in targets)
@@ -139,10 +158,13 @@ internal static class BenchmarkRunner
 
         // Count is a monitoring call: one caller. The seed's database (its own, number 1) is emptied and refilled
         // to exactly the stated size; SessionGrains' counts are shard sums whatever is stored.
-        log.WriteLine($"Storing {options.CountSessions:N0} sessions for the count workload...");
-        await redis.Connection.GetServers()[0].FlushDatabaseAsync(1);
-        await seed.StoreManyAsync(options.CountSessions);
-        await coHosted.StoreManyAsync(options.CountSessions);
+        if (options.Runs(Workload.Count))
+        {
+            log.WriteLine($"Storing {options.CountSessions:N0} sessions for the count workload...");
+            await redis.Connection.GetServers()[0].FlushDatabaseAsync(1);
+            await seed.StoreManyAsync(options.CountSessions);
+            await coHosted.StoreManyAsync(options.CountSessions);
+        }
         foreach (var target in targets.Where(t => t.Supports(Workload.Count)))
         {
             await Measure(target, Workload.Count, async (_, _) =>

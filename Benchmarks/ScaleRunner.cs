@@ -34,6 +34,7 @@ internal static class ScaleRunner
         TimeSpan grainsTime;
         string workingSet;
         double remindersPerSecond;
+        long reminderRows;
         await using (var grains = await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0), idleDeactivation: TimeSpan.FromSeconds(5)))
         {
             before = await UsedMemoryAsync(server);
@@ -62,6 +63,7 @@ internal static class ScaleRunner
             await server.ExecuteAsync("CONFIG", "RESETSTAT");
             await Task.Delay(TimeSpan.FromSeconds(10));
             remindersPerSecond = CommandCalls(await server.InfoAsync("commandstats")) / 10.0;
+            reminderRows = await ReminderRowsAsync(server, redis.Connection.GetDatabase(0));
         }
 
         clock.Restart();
@@ -69,7 +71,8 @@ internal static class ScaleRunner
         {
             var startTime = clock.Elapsed;
             report.AppendLine(CultureInfo.InvariantCulture, $"| time to store {sessions:N0} sessions | {seedTime.TotalSeconds:0} s | {grainsTime.TotalSeconds:0} s |");
-            report.AppendLine(CultureInfo.InvariantCulture, $"| Redis memory per session (`INFO memory`) | {seedBytes:N0} B | {grainsBytes:N0} B (session + index entry + reminder) |");
+            report.AppendLine(CultureInfo.InvariantCulture, $"| Redis memory per session (`INFO memory`) | {seedBytes:N0} B | {grainsBytes:N0} B (session + index entry + expiry-bucket entry) |");
+            report.AppendLine(CultureInfo.InvariantCulture, $"| reminder table rows (one per expiry bucket shard, not per session) | — | {reminderRows:N0} |");
             report.AppendLine(CultureInfo.InvariantCulture, $"| silo process memory (GC heap / working set) | — | {workingSet} |");
             report.AppendLine(CultureInfo.InvariantCulture, $"| Redis commands per second at rest, nothing active (reminder table, membership) | 0 | {remindersPerSecond:0.0} |");
             report.AppendLine(CultureInfo.InvariantCulture, $"| silo start with them stored | — | {startTime.TotalSeconds:0.0} s |");
@@ -88,6 +91,18 @@ internal static class ScaleRunner
         {
             await Task.Delay(1000);
         }
+    }
+
+    /// <summary>Rows of the Redis reminder table (a sorted set per service).</summary>
+    private static async Task<long> ReminderRowsAsync(IServer server, IDatabase database)
+    {
+        long rows = 0;
+        await foreach (var key in server.KeysAsync(0, "*reminder*"))
+        {
+            rows += await database.SortedSetLengthAsync(key);
+        }
+
+        return rows;
     }
 
     private static async Task<long> UsedMemoryAsync(IServer server) =>

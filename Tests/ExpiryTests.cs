@@ -2,7 +2,7 @@ using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
 
-/// <summary>Idle and absolute expiry, exact on every read; reminder cleanup; the storage TTL backstop.</summary>
+/// <summary>Idle and absolute expiry, exact on every read; cleanup by expiry buckets; the storage TTL backstop.</summary>
 [Collection(RedisClusterCollection.Name)]
 public sealed class ExpiryTests(RedisClusterFixture fixture)
 {
@@ -127,7 +127,7 @@ public sealed class ExpiryTests(RedisClusterFixture fixture)
     }
 
     [Fact]
-    public async Task The_expiry_reminder_removes_the_stored_keys_and_the_index_entry()
+    public async Task The_expiry_bucket_removes_the_stored_keys_and_the_index_entry()
     {
         var user = NewUser();
         var keep = await Store.CreateAsync(user, cancellationToken: Ct);
@@ -136,7 +136,7 @@ public sealed class ExpiryTests(RedisClusterFixture fixture)
         Assert.True(await Cluster.Redis!.Database.KeyExistsAsync(sessionKey));
         var countBefore = await Store.CountAsync(Ct);
 
-        // Expire the session on the grains' clock; the reminder fires on the real clock about 2 s after create.
+        // Expire the session on the grains' clock; its expiry bucket fires on the real clock about 2 s after create.
         Cluster.Time.Advance(TimeSpan.FromSeconds(3));
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (await Cluster.Redis.Database.KeyExistsAsync(sessionKey) && DateTime.UtcNow < deadline)
@@ -144,7 +144,7 @@ public sealed class ExpiryTests(RedisClusterFixture fixture)
             await Task.Delay(200, Ct);
         }
 
-        Assert.False(await Cluster.Redis.Database.KeyExistsAsync(sessionKey), "the reminder did not clear the stored session");
+        Assert.False(await Cluster.Redis.Database.KeyExistsAsync(sessionKey), "the expiry bucket did not clear the stored session");
 
         // The index learned it from the session itself (no read-time pruning needed): the stored index lost the entry.
         deadline = DateTime.UtcNow.AddSeconds(10);

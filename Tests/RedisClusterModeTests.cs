@@ -47,7 +47,7 @@ public sealed class RedisClusterModeTests
             Assert.True(await redis.KeyExistsAsync(sessionKey));
             Assert.NotNull(await redis.KeyTimeToLiveAsync(sessionKey));
 
-            // The reminder cleans up the 2-second session: its key and its index entry go.
+            // The expiry bucket cleans up the 2-second session: its key and its index entry go.
             var expiredKey = $"{cluster.ServiceId}/state/sessiongrains.session/{second.Session.SessionId}";
             var deadline = DateTime.UtcNow.AddSeconds(30);
             while (await redis.KeyExistsAsync(expiredKey) && DateTime.UtcNow < deadline)
@@ -55,7 +55,7 @@ public sealed class RedisClusterModeTests
                 await Task.Delay(250, Ct);
             }
 
-            Assert.False(await redis.KeyExistsAsync(expiredKey), "the expiry reminder did not run on the Redis Cluster");
+            Assert.False(await redis.KeyExistsAsync(expiredKey), "the expiry bucket did not run on the Redis Cluster");
             Assert.Equal([rotated.Session.SessionId], (await store.ListByUserAsync(user, cancellationToken: Ct)).Sessions.Select(s => s.SessionId));
             Assert.Equal(1, await store.CountForUserAsync(user, Ct));
 

@@ -17,13 +17,13 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     private static readonly string TokenKeys = "bench:" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     private readonly IHost _host;
-    private readonly Process? _silo;
+    private readonly IReadOnlyList<Process> _silos;
 
-    private SessionGrainsTarget(string name, IHost host, Process? silo)
+    private SessionGrainsTarget(string name, IHost host, IReadOnlyList<Process> silos)
     {
         Name = name;
         _host = host;
-        _silo = silo;
+        _silos = silos;
         Store = host.Services.GetRequiredService<ISessionStore>();
     }
 
@@ -33,9 +33,33 @@ internal sealed class SessionGrainsTarget : ISessionTarget
 
     public bool Supports(Workload workload) => true;
 
-    public static async Task<SessionGrainsTarget> StartExternalAsync(string redis)
+    /// <summary>An Orleans client (the frontend) and <paramref name="silos"/> silo processes clustered through Redis.</summary>
+    public static async Task<SessionGrainsTarget> StartExternalAsync(string redis, int silos = 1)
     {
-        var serviceId = "bench-external";
+        var serviceId = $"bench-external-{silos}";
+        var processes = new List<Process>();
+        for (var i = 0; i < silos; i++)
+        {
+            processes.Add(await StartSiloAsync(redis, serviceId));
+        }
+
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddSessionGrainsClient(o =>
+        {
+            o.Redis = redis;
+            o.ServiceId = serviceId;
+            o.ClusterId = serviceId;
+            o.TokenKeys = TokenKeys;
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        var name = silos == 1 ? "SessionGrains, external client" : $"SessionGrains, external client, {silos} silos";
+        return new SessionGrainsTarget(name, host, processes);
+    }
+
+    private static async Task<Process> StartSiloAsync(string redis, string serviceId)
+    {
         var (siloPort, gatewayPort, httpPort) = (RedisProcess.FreePort(), RedisProcess.FreePort(), RedisProcess.FreePort());
         var directory = SiloDirectory();
         var start = new ProcessStartInfo("dotnet")
@@ -66,19 +90,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         silo.BeginErrorReadLine();
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Stop(silo);
         await WaitHealthyAsync(silo, httpPort);
-
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSessionGrainsClient(o =>
-        {
-            o.Redis = redis;
-            o.ServiceId = serviceId;
-            o.ClusterId = serviceId;
-            o.TokenKeys = TokenKeys;
-        });
-        var host = builder.Build();
-        await host.StartAsync();
-        return new SessionGrainsTarget("SessionGrains, external client", host, silo);
+        return silo;
     }
 
     public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis, TimeSpan? idleDeactivation = null)
@@ -102,7 +114,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         builder.Services.AddSessionStore(o => o.TokenKeys = TokenKeys);
         var host = builder.Build();
         await host.StartAsync();
-        return new SessionGrainsTarget("SessionGrains, co-hosted", host, silo: null);
+        return new SessionGrainsTarget("SessionGrains, co-hosted", host, silos: []);
     }
 
     public async Task<string> CreateAsync(string userId) => (await Store.CreateAsync(userId)).Token.Value;
@@ -147,9 +159,9 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         }
 
         _host.Dispose();
-        if (_silo is not null)
+        foreach (var silo in _silos)
         {
-            Stop(_silo);
+            Stop(silo);
         }
     }
 
