@@ -50,11 +50,13 @@ internal static class ScaleRunner
             grainsBytes = (await UsedMemoryAsync(server) - before) / sessions;
             log.WriteLine($"SessionGrains: {sessions:N0} stored in {grainsTime.TotalSeconds:0} s, {grainsBytes:N0} bytes each");
 
-            // Let idle grains deactivate, then keep 10k of them busy.
+            // Let idle grains deactivate (sessions, user indexes, expiry buckets), then keep 10k sessions busy.
             await WaitForNoActiveSessionsAsync(grains);
+            var atRest = string.Join(", ", (await grains.ActivationsAsync()).Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value:N0}"));
+            log.WriteLine($"activations at rest: {atRest}");
             var idleMemory = ManagedMemory();
             await Task.WhenAll(active.Select(grains.ValidateAsync));
-            workingSet = $"{idleMemory} with none active; {ManagedMemory()} with {active.Count:N0} active ({await grains.ActiveSessionGrainsAsync():N0} activations)";
+            workingSet = $"{idleMemory} with none active (left active: {(atRest.Length == 0 ? "none" : atRest)}); {ManagedMemory()} with {active.Count:N0} active ({await grains.ActiveSessionGrainsAsync():N0} activations)";
             log.WriteLine($"silo process: {workingSet}");
 
             // At rest: nothing active, nothing due; what is left is the silo's own housekeeping.
@@ -87,7 +89,8 @@ internal static class ScaleRunner
     private static async Task WaitForNoActiveSessionsAsync(SessionGrainsTarget grains)
     {
         var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (await grains.ActiveSessionGrainsAsync() > 0 && DateTime.UtcNow < deadline)
+        string[] idleClasses = ["SessionGrain", "UserSessionsGrain", "SessionExpiryBucketGrain"];
+        while ((await grains.ActivationsAsync()).Where(kv => idleClasses.Contains(kv.Key)).Sum(kv => kv.Value) > 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(1000);
         }

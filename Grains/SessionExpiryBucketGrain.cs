@@ -18,7 +18,6 @@ namespace SessionGrains;
 /// by the timestamps on every call.
 /// </remarks>
 [GrainType("sessiongrains.expiry-bucket")]
-[CollectionAgeLimit(Minutes = 2)] // A bucket fills within its own minute, then waits for its reminder out of memory.
 internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBucketGrain, IRemindable
 {
     private const string ReminderName = "due";

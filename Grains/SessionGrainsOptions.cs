@@ -39,7 +39,10 @@ public sealed class SessionGrainsOptions
     /// <summary>Longest grace window a rotation may keep the old token working. Default 5 minutes.</summary>
     public TimeSpan MaxRotationGracePeriod { get; set; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Session grains unused this long are deactivated, so silo memory follows the active set. Default 2 minutes.</summary>
+    /// <summary>
+    /// Session grains, user indexes and expiry buckets unused this long are deactivated, so silo memory follows
+    /// the active set, not the stored one. Default 2 minutes.
+    /// </summary>
     public TimeSpan IdleSessionDeactivation { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>

@@ -30,7 +30,13 @@ public static class SessionGrainsSiloBuilderExtensions
         services.AddOptions<SessionGrainsOptions>().Configure(o => configure?.Invoke(o)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionGrainsOptions>, SessionGrainsOptionsValidator>());
         builder.Configure<GrainCollectionOptions>(collection =>
-            collection.ClassSpecificCollectionAge[typeof(SessionGrain).FullName!] = options.IdleSessionDeactivation);
+        {
+            // Silo memory follows the active set: what is idle goes, and comes back from storage when used.
+            foreach (var grainClass in new[] { typeof(SessionGrain), typeof(UserSessionsGrain), typeof(SessionExpiryBucketGrain) })
+            {
+                collection.ClassSpecificCollectionAge[grainClass.FullName!] = options.IdleSessionDeactivation;
+            }
+        });
 
         services.TryAddSingleton<SessionGrainsMetrics>();
         var redis = options.Redis is { } configuration

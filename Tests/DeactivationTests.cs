@@ -3,7 +3,7 @@ using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
 
-/// <summary>Idle session grains leave memory early, and keep their sliding window when they do.</summary>
+/// <summary>Idle session grains, user indexes and expiry buckets leave memory early, and keep what they hold when they do.</summary>
 public sealed class DeactivationTests(RedisServer redis)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -36,4 +36,34 @@ public sealed class DeactivationTests(RedisServer redis)
         Assert.Contains(slid.LastAccessedAt.ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture), stored.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Idle_user_indexes_and_expiry_buckets_deactivate_and_keep_their_entries()
+    {
+        await using var cluster = await SessionCluster.StartAsync(redis, 1, o => o.IdleSessionDeactivation = TimeSpan.FromSeconds(2),
+            silo => silo.Configure<GrainCollectionOptions>(c => c.CollectionQuantum = TimeSpan.FromSeconds(1)));
+        var options = new SessionCreateOptions { IdleTimeout = TimeSpan.FromMinutes(10) };
+        var created = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => cluster.Store.CreateAsync("idle-index-user", options, Ct)));
+        Assert.Equal(1, await cluster.ActivationsAsync(typeof(UserSessionsGrain)));
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((await cluster.ActivationsAsync(typeof(UserSessionsGrain)) > 0 || await cluster.ActivationsAsync(typeof(SessionExpiryBucketGrain)) > 0)
+               && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250, Ct);
+        }
+
+        Assert.Equal(0, await cluster.ActivationsAsync(typeof(UserSessionsGrain)));
+        Assert.Equal(0, await cluster.ActivationsAsync(typeof(SessionExpiryBucketGrain)));
+
+        // The index comes back from storage whole; the buckets wrote their entries on the way out.
+        var listed = (await cluster.Store.ListByUserAsync("idle-index-user", cancellationToken: Ct)).Sessions.Select(s => s.SessionId).Order();
+        Assert.Equal(created.Select(c => c.Session.SessionId).Order(), listed);
+        var buckets = new List<string>();
+        await foreach (var key in redis.Server.KeysAsync(pattern: cluster.ServiceId + "/state/sessiongrains.expiry-bucket/*"))
+        {
+            buckets.Add((await redis.Database.HashGetAsync(key, "data")).ToString());
+        }
+
+        Assert.All(created, c => Assert.Contains(buckets, b => b.Contains(c.Session.SessionId, StringComparison.Ordinal)));
+    }
 }

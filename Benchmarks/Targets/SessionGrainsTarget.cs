@@ -120,10 +120,14 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     public async Task<string> CreateAsync(string userId) => (await Store.CreateAsync(userId)).Token.Value;
 
     /// <summary>Session grains active in this process's silo (co-hosted only).</summary>
-    public async Task<int> ActiveSessionGrainsAsync() =>
+    public async Task<int> ActiveSessionGrainsAsync() => (await ActivationsAsync()).GetValueOrDefault("SessionGrain");
+
+    /// <summary>Activations of SessionGrains' grain classes in this process's silo, by class name (co-hosted only).</summary>
+    public async Task<Dictionary<string, int>> ActivationsAsync() =>
         (await _host.Services.GetRequiredService<IGrainFactory>().GetGrain<Orleans.Runtime.IManagementGrain>(0).GetSimpleGrainStatistics())
-            .Where(s => s.GrainType.StartsWith("SessionGrains.SessionGrain,", StringComparison.Ordinal))
-            .Sum(s => s.ActivationCount);
+            .Where(s => s.GrainType.StartsWith("SessionGrains.", StringComparison.Ordinal))
+            .GroupBy(s => s.GrainType["SessionGrains.".Length..s.GrainType.IndexOf(',', StringComparison.Ordinal)])
+            .ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount));
 
     public async Task<bool> ValidateAsync(string handle) => await Store.ValidateAsync(handle) is not null;
 

@@ -80,9 +80,12 @@ public sealed class SessionCluster : IAsyncDisposable
         SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, GrainId.Create("sessiongrains.user-sessions", userId));
 
     /// <summary>Session grain activations across the cluster (Orleans' own statistics).</summary>
-    public async Task<int> SessionActivationsAsync() =>
+    public Task<int> SessionActivationsAsync() => ActivationsAsync(typeof(SessionGrain));
+
+    /// <summary>Activations of one grain class across the cluster.</summary>
+    public async Task<int> ActivationsAsync(Type grainClass) =>
         (await Grains.GetGrain<IManagementGrain>(0).GetSimpleGrainStatistics())
-            .Where(s => s.GrainType.StartsWith(typeof(SessionGrain).FullName + ",", StringComparison.Ordinal))
+            .Where(s => s.GrainType.StartsWith(grainClass.FullName + ",", StringComparison.Ordinal))
             .Sum(s => s.ActivationCount);
 
     public async ValueTask DisposeAsync()
