@@ -25,6 +25,17 @@ internal sealed class RedisProcess : IAsyncDisposable
 
     public ConnectionMultiplexer Connection { get; }
 
+    /// <summary>
+    /// Connection options of the peers (seed design, RedisCache): Redis I/O on the thread pool, as SessionGrains
+    /// does (see RedisConfiguration), so the run compares designs, not StackExchange.Redis socket schedulers.
+    /// </summary>
+    public static ConfigurationOptions PeerOptions(string configuration)
+    {
+        var options = ConfigurationOptions.Parse(configuration);
+        options.SocketManager = SocketManager.ThreadPool;
+        return options;
+    }
+
     public string ConfigurationString(int database = 0) => $"127.0.0.1:{Port},defaultDatabase={database}";
 
     public static async Task<RedisProcess> StartAsync()
@@ -46,7 +57,7 @@ internal sealed class RedisProcess : IAsyncDisposable
         {
             try
             {
-                var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},allowAdmin=true,connectTimeout=1000");
+                var connection = await ConnectionMultiplexer.ConnectAsync(PeerOptions($"127.0.0.1:{port},allowAdmin=true,connectTimeout=1000"));
                 return new RedisProcess(process, directory, port, connection);
             }
             catch (RedisConnectionException) when (attempt < 50)

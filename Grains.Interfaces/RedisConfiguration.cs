@@ -57,6 +57,12 @@ public static class RedisConfiguration
         options.AbortOnConnectFail = false;
         options.BacklogPolicy = BacklogPolicy.FailFast;
 
+        // Complete Redis I/O on the .NET thread pool instead of StackExchange.Redis' dedicated socket threads.
+        // Profiled under a create load on 2 cores, those threads (spinning and signalling each other) took about
+        // 40% of the silo's CPU; on the thread pool, co-hosted creates ran about 45% faster (6.4-6.9k/s against
+        // 4.3-4.7k/s). Everything here is async, which is what the thread pool is for.
+        options.SocketManager = SocketManager.ThreadPool;
+
         // Reconnect every second while Redis is away (not with a growing back-off), so service resumes within
         // about a second of its return.
         options.ReconnectRetryPolicy = new LinearRetry(1000);

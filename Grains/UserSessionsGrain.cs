@@ -33,6 +33,9 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     private readonly Queue<DateTimeOffset> _recentCreates = new();
     private DateTimeOffset _creationCooldownEnds;
 
+    // This user's counter shard, resolved once (GetGrain looks up the interface's attributes on every call).
+    private ISessionCounterGrain? _counter;
+
     public UserSessionsGrain(
         [PersistentState("index", StorageNames.UserIndex)] IPersistentState<UserSessionsState> state,
         [FromKeyedServices(StorageNames.Sessions)] IGrainStorage sessionStorage,
@@ -345,7 +348,8 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         _activityUnsaved = false;
         if (liveDelta != 0)
         {
-            await GrainFactory.GetGrain<ISessionCounterGrain>(CounterShard(UserId)).AddAsync(liveDelta);
+            _counter ??= GrainFactory.GetGrain<ISessionCounterGrain>(CounterShard(UserId));
+            await _counter.AddAsync(liveDelta);
         }
     }
 

@@ -80,4 +80,36 @@ public sealed class PersistenceTests(RedisServer redis)
             Assert.DoesNotContain(dump, entry => entry.Contains(secret, StringComparison.Ordinal));
         }
     }
+
+    [Fact]
+    public async Task Stored_state_leaves_out_defaults_and_reads_back_whole()
+    {
+        await using var cluster = await SessionCluster.StartAsync(redis, 1);
+        var plain = await cluster.Store.CreateAsync("compact-user", cancellationToken: Ct);
+        var full = await cluster.Store.CreateAsync("compact-user", cancellationToken: Ct);
+        await cluster.Store.UpdateAsync(full.Token.Value, new SessionUpdate { Role = "admin" }, cancellationToken: Ct);
+
+        // Nulls, empty payloads and zero counters are not written...
+        var stored = (await redis.Database.HashGetAsync(cluster.SessionKey(plain.Session.SessionId), "data")).ToString();
+        Assert.DoesNotContain("null", stored, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"role\"", stored, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"ipChanges\"", stored, StringComparison.Ordinal);
+
+        // ...and a restarted cluster reads both sessions back as they were.
+        var serviceId = cluster.ServiceId;
+        await cluster.DisposeAsync();
+        await using var restarted = await SessionCluster.StartAsync(redis, 1, serviceId: serviceId, tokens: cluster.Tokens);
+        var plainBack = await restarted.Store.ValidateAsync(plain.Token.Value, cancellationToken: Ct);
+        var fullBack = await restarted.Store.ValidateAsync(full.Token.Value, cancellationToken: Ct);
+        Assert.NotNull(plainBack);
+        Assert.Null(plainBack.Role);
+        Assert.Equal(SessionSignals.None, plainBack.Signals);
+        Assert.Equal(0, plainBack.IpChanges);
+        Assert.True(plainBack.Payload.IsEmpty);
+        Assert.Empty(plainBack.Metadata);
+        Assert.Equal(plain.Session.AbsoluteExpiresAt, plainBack.AbsoluteExpiresAt);
+        Assert.Equal("admin", fullBack!.Role);
+        Assert.Equal(2, fullBack.Version);
+        Assert.Equal(2, (await restarted.Store.ListByUserAsync("compact-user", cancellationToken: Ct)).Sessions.Length);
+    }
 }

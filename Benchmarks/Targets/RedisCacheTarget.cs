@@ -12,7 +12,7 @@ internal sealed class RedisCacheTarget(string configuration) : ISessionTarget
 {
     private static readonly DistributedCacheEntryOptions Sliding = new() { SlidingExpiration = TimeSpan.FromMinutes(30) };
 
-    private readonly RedisCache _cache = new(new RedisCacheOptions { Configuration = configuration, InstanceName = "aspnet:" });
+    private readonly RedisCache _cache = new(new RedisCacheOptions { ConfigurationOptions = RedisProcess.PeerOptions(configuration), InstanceName = "aspnet:" });
 
     public string Name => "ASP.NET Core RedisCache (sliding)";
 
