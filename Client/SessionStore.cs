@@ -123,7 +123,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
     private static Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancellationToken) =>
         SessionStoreRetry.ExecuteAsync(call, cancellationToken);
 
-    private ISessionGrain Session(string sessionId) => grains.GetGrain<ISessionGrain>(sessionId);
+    private ISessionGrain Session(string sessionId) => grains.Session(sessionId);
 
-    private IUserSessionsGrain Index(string userId) => grains.GetGrain<IUserSessionsGrain>(userId);
+    private IUserSessionsGrain Index(string userId) => grains.UserSessions(userId);
 }

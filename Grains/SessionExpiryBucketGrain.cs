@@ -17,7 +17,7 @@ namespace SessionGrains;
 /// TTL backstop and the index's own pruning instead, a little later. Cleanup only: expiry itself is decided
 /// by the timestamps on every call.
 /// </remarks>
-[GrainType("sessiongrains.expiry-bucket")]
+[GrainType(GrainTypeNames.ExpiryBucket)]
 internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBucketGrain, IRemindable
 {
     private const string ReminderName = "due";
@@ -75,7 +75,7 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
         var failed = 0;
         foreach (var chunk in _state.State.SessionIds.ToList().Chunk(ChecksInFlight))
         {
-            var checks = chunk.Select(id => GrainFactory.GetGrain<ISessionGrain>(id).CheckExpiryAsync()).ToArray();
+            var checks = chunk.Select(id => GrainFactory.Session(id).CheckExpiryAsync()).ToArray();
             try
             {
                 await Task.WhenAll(checks);
@@ -153,7 +153,7 @@ internal static class SessionExpiryBuckets
         var bucketTicks = (dueAt.UtcTicks + widthTicks - 1) / widthTicks * widthTicks;
         var bucketSeconds = new DateTimeOffset(bucketTicks, TimeSpan.Zero).ToUnixTimeSeconds();
         var shard = StableHash.Of(sessionId) % Shards;
-        return grains.GetGrain<ISessionExpiryBucketGrain>(string.Create(CultureInfo.InvariantCulture, $"{bucketSeconds}/{shard}")).AddAsync(sessionId);
+        return grains.ExpiryBucket(string.Create(CultureInfo.InvariantCulture, $"{bucketSeconds}/{shard}")).AddAsync(sessionId);
     }
 
     /// <summary>The due time encoded in a bucket key.</summary>

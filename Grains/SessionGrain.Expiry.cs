@@ -97,7 +97,7 @@ internal sealed partial class SessionGrain
         await WriteAsync(session);
 
         // Lazily keep the index's "last active" (and its expiry estimate) close to the truth.
-        await GrainFactory.GetGrain<IUserSessionsGrain>(session.UserId).ReportActivityAsync(SessionSummary.From(session));
+        await GrainFactory.UserSessions(session.UserId).ReportActivityAsync(SessionSummary.From(session));
     }
 
     /// <summary>Ends the session without its index asking (expiry, a signal policy) and tells the index, one-way.</summary>
@@ -108,7 +108,7 @@ internal sealed partial class SessionGrain
         if (userId is not null)
         {
             _metrics.SessionsEnded.Add(1, new KeyValuePair<string, object?>("reason", reason.ToString()));
-            await GrainFactory.GetGrain<IUserSessionsGrain>(userId).ReportEndedAsync(SessionId, reason);
+            await GrainFactory.UserSessions(userId).ReportEndedAsync(SessionId, reason);
         }
 
         Log.EndedOnItsOwn(_logger, SessionIds.ForLog(SessionId), reason);

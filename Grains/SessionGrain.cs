@@ -12,7 +12,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     /// <summary>Name of the persisted state: the index stores new sessions under it (<see cref="StorageIdOf"/>).</summary>
     internal const string StateName = "session";
 
-    private const string GrainTypeName = "sessiongrains.session";
+    private const string GrainTypeName = GrainTypeNames.Session;
 
     private readonly IPersistentState<SessionState> _state;
     private readonly SessionGrainsOptions _options;
@@ -209,7 +209,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
             return null;
         }
 
-        return await GrainFactory.GetGrain<ISessionGrain>(successor).ValidateAsync(client);
+        return await GrainFactory.Session(successor).ValidateAsync(client);
     }
 
     private async Task WriteAsync(SessionInfo session)

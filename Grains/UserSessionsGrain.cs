@@ -14,7 +14,7 @@ namespace SessionGrains;
 /// processes one request at a time, so the per-user limit and the list are race-free. It calls session
 /// grains; sessions never wait on it (they send one-way reports), so there is no deadlock cycle.
 /// </summary>
-[GrainType("sessiongrains.user-sessions")]
+[GrainType(GrainTypeNames.UserSessions)]
 internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
 {
     private const int MaxPageSize = 1000;
@@ -384,7 +384,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         return true;
     }
 
-    private ISessionGrain Session(string sessionId) => GrainFactory.GetGrain<ISessionGrain>(sessionId);
+    private ISessionGrain Session(string sessionId) => GrainFactory.Session(sessionId);
 
     /// <summary>The counter shard a user's changes go to.</summary>
     internal static int CounterShard(string userId) => (int)(StableHash.Of(userId) % ISessionCounterGrain.Shards);
