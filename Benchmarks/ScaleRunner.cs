@@ -51,7 +51,7 @@ internal static class ScaleRunner
             log.WriteLine($"SessionGrains: {sessions:N0} stored in {grainsTime.TotalSeconds:0} s, {grainsBytes:N0} bytes each");
 
             // Let idle grains deactivate (sessions, user indexes, expiry buckets), then keep 10k sessions busy.
-            await WaitForNoActiveSessionsAsync(grains);
+            await WaitForIdleGrainsToLeaveAsync(grains);
             var atRest = string.Join(", ", (await grains.ActivationsAsync()).Where(kv => kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value:N0}"));
             log.WriteLine($"activations at rest: {atRest}");
             var idleMemory = ManagedMemory();
@@ -60,7 +60,7 @@ internal static class ScaleRunner
             log.WriteLine($"silo process: {workingSet}");
 
             // At rest: nothing active, nothing due; what is left is the silo's own housekeeping.
-            await WaitForNoActiveSessionsAsync(grains);
+            await WaitForIdleGrainsToLeaveAsync(grains);
             await Task.Delay(TimeSpan.FromSeconds(5));
             await server.ExecuteAsync("CONFIG", "RESETSTAT");
             await Task.Delay(TimeSpan.FromSeconds(10));
@@ -86,7 +86,7 @@ internal static class ScaleRunner
         return text;
     }
 
-    private static async Task WaitForNoActiveSessionsAsync(SessionGrainsTarget grains)
+    private static async Task WaitForIdleGrainsToLeaveAsync(SessionGrainsTarget grains)
     {
         var deadline = DateTime.UtcNow.AddMinutes(2);
         string[] idleClasses = ["SessionGrain", "UserSessionsGrain", "SessionExpiryBucketGrain"];

@@ -6,13 +6,11 @@ namespace SessionGrains;
 /// <summary>
 /// One session. Validations are answered from memory; expiry rules live in <c>SessionGrain.Expiry.cs</c>.
 /// </summary>
-[GrainType(GrainTypeName)]
+[GrainType(GrainTypeNames.Session)]
 internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 {
     /// <summary>Name of the persisted state: the index stores new sessions under it (<see cref="StorageIdOf"/>).</summary>
     internal const string StateName = "session";
-
-    private const string GrainTypeName = GrainTypeNames.Session;
 
     private readonly IPersistentState<SessionState> _state;
     private readonly SessionGrainsOptions _options;
@@ -39,7 +37,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     private string SessionId => this.GetPrimaryKeyString();
 
     /// <summary>The grain id a session's state is stored under.</summary>
-    internal static GrainId StorageIdOf(string sessionId) => GrainId.Create(GrainTypeName, sessionId);
+    internal static GrainId StorageIdOf(string sessionId) => GrainId.Create(GrainTypeNames.Session, sessionId);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {

@@ -73,11 +73,11 @@ public sealed class SessionCluster : IAsyncDisposable
 
     /// <summary>The Redis key of a session's stored state.</summary>
     public RedisKey SessionKey(string sessionId) =>
-        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, GrainId.Create("sessiongrains.session", sessionId));
+        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, SessionGrain.StorageIdOf(sessionId));
 
     /// <summary>The Redis key of a user index's stored state.</summary>
     public RedisKey IndexKey(string userId) =>
-        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, GrainId.Create("sessiongrains.user-sessions", userId));
+        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, GrainId.Create(GrainTypeNames.UserSessions, userId));
 
     /// <summary>Session grain activations across the cluster (Orleans' own statistics).</summary>
     public Task<int> SessionActivationsAsync() => ActivationsAsync(typeof(SessionGrain));
