@@ -5,7 +5,8 @@ namespace SessionGrains.Silo;
 /// <summary>
 /// Runs before the silo starts: connects to Redis once and turns what would be a wall of Orleans retries
 /// into one clear line. Wrong credentials (password, ACL user) or a TLS mismatch stop start-up at once;
-/// an unreachable Redis is retried for <see cref="Patience"/> (it may still be starting) before giving up.
+/// an unreachable Redis, or one still reading its data back (LOADING), is retried for <see cref="Patience"/>
+/// before giving up: after a restart a large append-only file takes a while to load.
 /// </summary>
 internal sealed partial class RedisStartupCheck(ConfigurationOptions redis, ILogger<RedisStartupCheck> logger) : IHostedService
 {
@@ -26,9 +27,9 @@ internal sealed partial class RedisStartupCheck(ConfigurationOptions redis, ILog
                 await connection.GetDatabase().PingAsync().ConfigureAwait(false);
                 return;
             }
-            catch (RedisConnectionException exception) when (!IsFinal(exception) && DateTime.UtcNow < deadline)
+            catch (RedisException exception) when (IsStillStarting(exception) && DateTime.UtcNow < deadline)
             {
-                Log.Waiting(logger, exception.FailureType);
+                Log.Waiting(logger, exception is RedisConnectionException connection ? connection.FailureType.ToString() : "loading its data");
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
             }
             catch (RedisException exception)
@@ -42,8 +43,12 @@ internal sealed partial class RedisStartupCheck(ConfigurationOptions redis, ILog
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private static bool IsFinal(RedisConnectionException exception) =>
-        exception.FailureType is ConnectionFailureType.AuthenticationFailure;
+    private static bool IsStillStarting(RedisException exception) => exception switch
+    {
+        RedisConnectionException connection => connection.FailureType is not ConnectionFailureType.AuthenticationFailure,
+        RedisServerException server => server.Message.StartsWith("LOADING", StringComparison.Ordinal),
+        _ => false,
+    };
 
     private static string Describe(RedisException exception) => exception switch
     {
@@ -55,7 +60,7 @@ internal sealed partial class RedisStartupCheck(ConfigurationOptions redis, ILog
 
     private static partial class Log
     {
-        [LoggerMessage(5001, LogLevel.Warning, "Redis is not reachable yet ({FailureType}); retrying.")]
-        public static partial void Waiting(ILogger logger, ConnectionFailureType failureType);
+        [LoggerMessage(5001, LogLevel.Warning, "Redis is not ready yet ({Reason}); retrying.")]
+        public static partial void Waiting(ILogger logger, string reason);
     }
 }

@@ -71,6 +71,29 @@ public sealed class RedisAccessControlTests
         Assert.Contains("SessionStore:Redis: cannot use Redis", Flatten(failure), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_silo_started_while_redis_loads_its_append_only_file_waits_for_it_and_then_serves()
+    {
+        // key-load-delay (µs per key, a Redis testing knob) makes reading 6,000 keys back take seconds,
+        // as a production-sized AOF does: the server answers LOADING to everything until it is done.
+        await using var redis = await StartAsync(new RedisServerSettings(AppendOnly: true, ExtraArguments: ["--key-load-delay", "500"]));
+        var batch = redis.Database.CreateBatch();
+        var writes = Enumerable.Range(0, 6_000).Select(i => batch.StringSetAsync($"filler/{i}", "x")).ToArray();
+        batch.Execute();
+        await Task.WhenAll(writes);
+        await Task.Delay(TimeSpan.FromSeconds(1.5), Ct); // appendfsync everysec
+
+        var restarted = redis.RestartAsync(wipeData: false);
+        await using var factory = SiloApiFactory.Create(redis);
+        using var http = factory.CreateClient(); // the silo starts while Redis is still loading
+        await restarted;
+
+        Assert.Equal("x", (string?)await redis.Database.StringGetAsync("filler/5999"));
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", Ct)).StatusCode);
+        var created = await http.PostAsJsonAsync("/sessions", new { userId = "after-loading" }, Ct);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+    }
+
     private static async Task<RedisServer> StartAsync(RedisServerSettings settings)
     {
         var redis = new RedisServer(settings);

@@ -179,12 +179,23 @@ public sealed class RedisServer : IAsyncLifetime
 
                 return;
             }
-            catch (RedisConnectionException) when (DateTime.UtcNow < deadline && !_process.HasExited)
+            catch (Exception e) when (IsNotReadyYet(e) && DateTime.UtcNow < deadline && !_process.HasExited)
             {
+                // Restarted on its append-only file, the server accepts connections but answers
+                // LOADING until the file is read back: still starting, not a failure.
+                if (_connection is not null)
+                {
+                    await _connection.DisposeAsync();
+                    _connection = null;
+                }
+
                 await Task.Delay(100);
             }
         }
     }
+
+    private static bool IsNotReadyYet(Exception e) =>
+        e is RedisConnectionException || (e is RedisServerException && e.Message.StartsWith("LOADING", StringComparison.Ordinal));
 
     public async ValueTask DisposeAsync()
     {
