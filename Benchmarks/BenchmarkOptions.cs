@@ -5,8 +5,11 @@ namespace SessionGrains.Benchmarks;
 /// <summary>Command-line settings. Defaults keep a full run under 10 minutes on 2 cores.</summary>
 internal sealed record class BenchmarkOptions
 {
-    /// <summary>Seconds each target runs each workload.</summary>
-    public double DurationSeconds { get; init; } = 5;
+    /// <summary>Seconds each target runs each workload in one round.</summary>
+    public double DurationSeconds { get; init; } = 3;
+
+    /// <summary>Rounds of each workload (targets interleaved, order rotating); each row is a target's median round.</summary>
+    public int Rounds { get; init; } = 3;
 
     /// <summary>Sessions the validate workloads pick from.</summary>
     public int Sessions { get; init; } = 10_000;
@@ -46,20 +49,21 @@ internal sealed record class BenchmarkOptions
             {
                 "--duration" => options with { DurationSeconds = double.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--sessions" => options with { Sessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
+                "--rounds" => options with { Rounds = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--concurrency" => options with { Concurrency = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--count-sessions" => options with { CountSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--results" => options with { ResultsDirectory = Next() },
                 "--only" => options with { Only = Next() },
                 "--silos" => options with { Silos = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--scale" => options with { ScaleSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
-                "--smoke" => options with { Smoke = true, DurationSeconds = 1, Sessions = 200, Concurrency = 8, CountSessions = 500 },
-                _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --sessions, --concurrency, --count-sessions, --results, --only, --silos N, --smoke or --scale N."),
+                "--smoke" => options with { Smoke = true, DurationSeconds = 0.5, Rounds = 2, Sessions = 200, Concurrency = 8, CountSessions = 500 },
+                _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --rounds, --sessions, --concurrency, --count-sessions, --results, --only, --silos N, --smoke or --scale N."),
             };
         }
 
-        if (options.DurationSeconds is <= 0 or > 600 || options.Sessions is < 10 or > 1_000_000 || options.Concurrency is < 1 or > 1024 || options.CountSessions is < 10 or > 2_000_000 || options.Silos is < 1 or > 8)
+        if (options.DurationSeconds is <= 0 or > 600 || options.Sessions is < 10 or > 1_000_000 || options.Concurrency is < 1 or > 1024 || options.CountSessions is < 10 or > 2_000_000 || options.Silos is < 1 or > 8 || options.Rounds is < 1 or > 20)
         {
-            throw new ArgumentException("Out of range: --duration 0-600 s, --sessions 10-1,000,000, --concurrency 1-1024, --count-sessions 10-2,000,000, --silos 1-8.");
+            throw new ArgumentException("Out of range: --duration 0-600 s, --rounds 1-20, --sessions 10-1,000,000, --concurrency 1-1024, --count-sessions 10-2,000,000, --silos 1-8.");
         }
 
         return options;

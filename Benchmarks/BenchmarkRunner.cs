@@ -48,16 +48,31 @@ internal static class BenchmarkRunner
         ISessionTarget[] targets = [seed, seedSliding, .. stores.Skip(1)];
 
         var results = new List<Measurement>();
-        async Task Measure(ISessionTarget target, Workload workload, Func<int, Random, Task<TimeSpan>> operation, int? concurrency = null)
+
+        // Each workload runs in rounds; a round measures every target once, the order rotating from round to
+        // round, so a slow spell of this shared machine (or a neighbour's GC) falls on every target alike.
+        // A target's row is its median round, with the range of all its rounds.
+        async Task Measure(Workload workload, IEnumerable<ISessionTarget> candidates, Func<ISessionTarget, Func<int, Random, Task<TimeSpan>>> operationFor, int? concurrency = null)
         {
-            if (!options.Runs(workload))
+            var measuring = candidates.Where(t => t.Supports(workload)).ToList();
+            if (!options.Runs(workload) || measuring.Count == 0)
             {
                 return;
             }
 
-            var measurement = await LoadRunner.MeasureAsync(target.Name, workload, concurrency ?? options.Concurrency, options.Duration, operation);
-            results.Add(measurement);
-            log.WriteLine($"  {workload.Name,-36} {target.Name,-36} {measurement.OpsPerSecond,10:N0} ops/s  p99 {measurement.P99Ms,8:0.000} ms");
+            var rounds = new List<Measurement>();
+            for (var round = 0; round < options.Rounds; round++)
+            {
+                var first = round % measuring.Count;
+                foreach (var target in measuring.Skip(first).Concat(measuring.Take(first)))
+                {
+                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, concurrency ?? options.Concurrency, options.Duration, operationFor(target));
+                    rounds.Add(measurement);
+                    log.WriteLine($"  {workload.Name,-36} {target.Name,-36} {measurement.OpsPerSecond,10:N0} ops/s  p99 {measurement.P99Ms,8:0.000} ms  (round {round + 1})");
+                }
+            }
+
+            results.AddRange(measuring.Select(target => LoadRunner.Median(rounds.Where(r => r.Target == target.Name).ToList())));
         }
 
         // The validate and mix workloads share one population of sessions per store.
@@ -81,80 +96,77 @@ internal static class BenchmarkRunner
                 await Task.WhenAll(chunk.Select(target.ValidateAsync));
             }
         }
+
         var zipf = new ZipfSampler(options.Sessions);
         var updates = 0;
-        foreach (var target in targets)
+        await Measure(Workload.ValidateUniform, targets, target =>
         {
             var handles = populations[target];
-            await Measure(target, Workload.ValidateUniform, async (_, random) =>
+            return async (_, random) =>
             {
                 await target.ValidateAsync(handles[random.Next(handles.Length)]);
                 return TimeSpan.Zero;
-            });
-            await Measure(target, Workload.ValidateZipf, async (_, random) =>
+            };
+        });
+        await Measure(Workload.ValidateZipf, targets, target =>
+        {
+            var handles = populations[target];
+            return async (_, random) =>
             {
                 await target.ValidateAsync(handles[zipf.Next(random)]);
                 return TimeSpan.Zero;
-            });
-            if (target.Supports(Workload.Mix))
+            };
+        });
+        await Measure(Workload.Mix, targets, target =>
+        {
+            var handles = populations[target];
+            return async (_, random) =>
             {
-                await Measure(target, Workload.Mix, async (_, random) =>
-                {
-                    var handle = handles[random.Next(handles.Length)];
-                    await (random.Next(10) == 0 ? target.UpdateAsync(handle, Interlocked.Increment(ref updates)) : target.ValidateAsync(handle));
-                    return TimeSpan.Zero;
-                });
-            }
-        }
+                var handle = handles[random.Next(handles.Length)];
+                await (random.Next(10) == 0 ? target.UpdateAsync(handle, Interlocked.Increment(ref updates)) : target.ValidateAsync(handle));
+                return TimeSpan.Zero;
+            };
+        });
 
         // Logins spread over many users (as they do), a user's sessions kept under the per-user limit.
         var creates = 0;
-        foreach (var target in targets.Where(t => t.Supports(Workload.Create)))
+        await Measure(Workload.Create, targets, target => async (_, _) =>
         {
-            await Measure(target, Workload.Create, async (_, _) =>
-            {
-                var n = Interlocked.Increment(ref creates);
-                await target.CreateAsync($"create-{n % 5000}-{n / 250_000}");
-                return TimeSpan.Zero;
-            });
-        }
+            var n = Interlocked.Increment(ref creates);
+            await target.CreateAsync($"create-{n % 5000}-{n / 250_000}");
+            return TimeSpan.Zero;
+        });
 
-        foreach (var target in targets.Where(t => t.Supports(Workload.ListByUser)))
+        var listedUsers = new Dictionary<ISessionTarget, string>();
+        foreach (var target in options.Runs(Workload.ListByUser) ? targets.Where(t => t.Supports(Workload.ListByUser)) : [])
         {
-            var user = "list-" + Guid.NewGuid().ToString("N")[..8];
+            listedUsers[target] = "list-" + Guid.NewGuid().ToString("N")[..8];
             for (var i = 0; i < 50; i++)
             {
-                await target.CreateAsync(user);
+                await target.CreateAsync(listedUsers[target]);
+            }
+        }
+
+        await Measure(Workload.ListByUser, targets, target =>
+        {
+            var user = listedUsers[target];
+            return async (_, _) => await target.ListByUserAsync(user) == 50 ? TimeSpan.Zero : throw new InvalidOperationException("the list lost sessions");
+        });
+
+        await Measure(Workload.DeleteAllForUser, targets, target => async (caller, _) =>
+        {
+            // Setting up the user's 50 sessions is not part of the measured time.
+            var setup = Stopwatch.StartNew();
+            var user = $"delete-{caller}-{Guid.NewGuid():N}";
+            await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => target.CreateAsync(user)));
+            setup.Stop();
+            if (await target.DeleteAllForUserAsync(user) != 50)
+            {
+                throw new InvalidOperationException("delete-all missed sessions");
             }
 
-            await Measure(target, Workload.ListByUser, async (_, _) =>
-            {
-                if (await target.ListByUserAsync(user) != 50)
-                {
-                    throw new InvalidOperationException("the list lost sessions");
-                }
-
-                return TimeSpan.Zero;
-            });
-        }
-
-        foreach (var target in targets.Where(t => t.Supports(Workload.DeleteAllForUser)))
-        {
-            await Measure(target, Workload.DeleteAllForUser, async (caller, _) =>
-            {
-                // Setting up the user's 50 sessions is not part of the measured time.
-                var setup = Stopwatch.StartNew();
-                var user = $"delete-{caller}-{Guid.NewGuid():N}";
-                await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => target.CreateAsync(user)));
-                setup.Stop();
-                if (await target.DeleteAllForUserAsync(user) != 50)
-                {
-                    throw new InvalidOperationException("delete-all missed sessions");
-                }
-
-                return setup.Elapsed;
-            });
-        }
+            return setup.Elapsed;
+        });
 
         // Count is a monitoring call: one caller. The seed's database (its own, number 1) is emptied and refilled
         // to exactly the stated size; SessionGrains' counts are shard sums whatever is stored.
@@ -165,14 +177,12 @@ internal static class BenchmarkRunner
             await seed.StoreManyAsync(options.CountSessions);
             await coHosted.StoreManyAsync(options.CountSessions);
         }
-        foreach (var target in targets.Where(t => t.Supports(Workload.Count)))
+
+        await Measure(Workload.Count, targets, target => async (_, _) =>
         {
-            await Measure(target, Workload.Count, async (_, _) =>
-            {
-                await target.CountAsync();
-                return TimeSpan.Zero;
-            }, concurrency: 1);
-        }
+            await target.CountAsync();
+            return TimeSpan.Zero;
+        }, concurrency: 1);
 
         log.WriteLine($"Done in {total.Elapsed.TotalMinutes:0.0} min.");
         return BenchmarkReport.WithRatios(results, seed.Name);

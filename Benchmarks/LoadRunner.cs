@@ -7,6 +7,13 @@ internal sealed record class Measurement(string Target, string Workload, long Op
 {
     /// <summary>Throughput relative to the seed design in the same workload (null when the seed has no row).</summary>
     public double? RatioToSeed { get; init; }
+
+    /// <summary>How many rounds this row is the median of, and the slowest and fastest of them.</summary>
+    public int Rounds { get; init; } = 1;
+
+    public double MinOpsPerSecond { get; init; }
+
+    public double MaxOpsPerSecond { get; init; }
 }
 
 /// <summary>
@@ -64,6 +71,19 @@ internal static class LoadRunner
         var busySeconds = measuredTime.Sum() / concurrency;
         return new Measurement(target, workload.Name, all.Length, errors,
             busySeconds > 0 ? all.Length / busySeconds : 0, Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 0.999));
+    }
+
+    /// <summary>The round with the median throughput (the upper one of an even count), with the range of all and every round's errors.</summary>
+    public static Measurement Median(IReadOnlyList<Measurement> rounds)
+    {
+        var ordered = rounds.OrderBy(r => r.OpsPerSecond).ToList();
+        return ordered[ordered.Count / 2] with
+        {
+            Errors = rounds.Sum(r => r.Errors),
+            Rounds = rounds.Count,
+            MinOpsPerSecond = ordered[0].OpsPerSecond,
+            MaxOpsPerSecond = ordered[^1].OpsPerSecond,
+        };
     }
 
     private static double Percentile(double[] sorted, double p) =>

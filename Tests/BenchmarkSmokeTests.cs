@@ -32,6 +32,8 @@ public sealed class BenchmarkSmokeTests
             {
                 Assert.True(m.Operations > 0, $"{m.Target} / {m.Workload} did nothing");
                 Assert.Equal(0, m.Errors);
+                Assert.Equal(2, m.Rounds); // one row per target: the median of its interleaved rounds
+                Assert.InRange(m.OpsPerSecond, m.MinOpsPerSecond, m.MaxOpsPerSecond);
             });
             Assert.All(measurements.Where(m => m.Target == "seed design (GET)"), m => Assert.Equal(1.0, m.RatioToSeed));
             Assert.Contains("| workload | target | ops/s |", await File.ReadAllTextAsync(Path.Combine(results, "smoke.md"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
