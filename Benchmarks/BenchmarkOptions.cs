@@ -8,7 +8,7 @@ internal sealed record class BenchmarkOptions
     /// <summary>Seconds each target runs each workload in one round.</summary>
     public double DurationSeconds { get; init; } = 3;
 
-    /// <summary>Rounds of each workload (targets interleaved, order rotating); each row is a target's median round.</summary>
+    /// <summary>Recorded rounds of each workload, after an unrecorded warm-up round (targets interleaved, order rotating); each row is a target's median round.</summary>
     public int Rounds { get; init; } = 3;
 
     /// <summary>Sessions the validate workloads pick from.</summary>
@@ -56,7 +56,7 @@ internal sealed record class BenchmarkOptions
                 "--only" => options with { Only = Next() },
                 "--silos" => options with { Silos = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--scale" => options with { ScaleSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
-                "--smoke" => options with { Smoke = true, DurationSeconds = 0.5, Rounds = 2, Sessions = 200, Concurrency = 8, CountSessions = 500 },
+                "--smoke" => options with { Smoke = true, DurationSeconds = 0.4, Rounds = 2, Sessions = 200, Concurrency = 8, CountSessions = 500 },
                 _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --rounds, --sessions, --concurrency, --count-sessions, --results, --only, --silos N, --smoke or --scale N."),
             };
         }

@@ -20,7 +20,7 @@ internal static class BenchmarkReport
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()}, .NET {Environment.Version}); " +
-            $"{options.Concurrency} concurrent callers (count: 1), each cell the median of {options.Rounds} rounds of {options.DurationSeconds:0.#} s (targets interleaved), {options.Sessions:N0} sessions, {options.CountSessions:N0} more stored before count{(options.Smoke ? "; SMOKE RUN, not a measurement" : "")}.");
+            $"{options.Concurrency} concurrent callers (count: 1), each cell the median of {options.Rounds} rounds of {options.DurationSeconds:0.#} s after a warm-up round (targets interleaved), {options.Sessions:N0} sessions, {options.CountSessions:N0} more stored before count{(options.Smoke ? "; SMOKE RUN, not a measurement" : "")}.");
         text.AppendLine();
         text.AppendLine("| workload | target | ops/s | rounds' range | p50 ms | p99 ms | p99.9 ms | × seed (GET) | errors |");
         text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
