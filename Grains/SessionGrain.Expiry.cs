@@ -36,7 +36,7 @@ internal sealed partial class SessionGrain
     private async Task CheckExpiryCoreAsync()
     {
         var now = _time.GetUtcNow();
-        if (_session is { } session)
+        if (Live is { } session)
         {
             if (SessionExpiry.IsExpired(now, session.ExpiresAt))
             {
@@ -61,7 +61,7 @@ internal sealed partial class SessionGrain
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         // Keep the sliding window of a session that goes idle: one write instead of losing up to a fraction of it.
-        if (_session is not null && _session.LastAccessedAt > _state.State.Session?.LastAccessedAt)
+        if (_session is not null && _lastAccessedAt > _state.State.Session?.LastAccessedAt)
         {
             try
             {
@@ -88,7 +88,7 @@ internal sealed partial class SessionGrain
 
     private async Task PersistAccessAsync()
     {
-        var session = _session!;
+        var session = Live!;
         if (session.LastAccessedAt == _state.State.Session?.LastAccessedAt)
         {
             return;
@@ -117,7 +117,7 @@ internal sealed partial class SessionGrain
     /// <summary>Removes the session for good: memory, storage (the key is deleted), activation.</summary>
     private async Task ClearAsync()
     {
-        _session = null;
+        Remember(null);
         if (_state.RecordExists)
         {
             await _state.ClearStateAsync();

@@ -18,8 +18,12 @@ internal sealed partial class SessionGrain
     private bool _inBurst;
     private bool _inManyNetworks;
 
-    /// <summary>Looks at the request, moves the change counters on, and says what the policies decide.</summary>
-    private (SessionInfo Session, SessionSignals Signals, SignalPolicy Action) ObserveRequest(SessionInfo session, ClientInfo? client, DateTimeOffset now)
+    /// <summary>
+    /// Looks at the request, moves the change counters on, and says what the policies decide. The observed
+    /// session is slid to <paramref name="now"/>; <c>ClientChanged</c> says whether anything else changed (the
+    /// client's details, the change counters), which the grain then has to keep.
+    /// </summary>
+    private (SessionInfo Observed, bool ClientChanged, SessionSignals Signals, SignalPolicy Action) ObserveRequest(SessionInfo session, ClientInfo? client, DateTimeOffset now)
     {
         var policies = _options.Signals;
         var signals = SessionSignals.None;
@@ -107,14 +111,18 @@ internal sealed partial class SessionGrain
             Log.Signals(_logger, SessionIds.ForLog(SessionId), newSignals, action);
         }
 
+        // The same client details as last time keep the stored object (ClientInfo compares by value).
+        var lastSeenFrom = client is null || client == session.LastSeenFrom ? session.LastSeenFrom : client;
+        var clientChanged = !ReferenceEquals(lastSeenFrom, session.LastSeenFrom)
+            || ipChanges != session.IpChanges || userAgentChanges != session.UserAgentChanges;
         var observed = session with
         {
             LastAccessedAt = now,
-            LastSeenFrom = client ?? session.LastSeenFrom,
+            LastSeenFrom = lastSeenFrom,
             IpChanges = ipChanges,
             UserAgentChanges = userAgentChanges,
         };
-        return (observed, signals, action);
+        return (observed, clientChanged, signals, action);
     }
 
     /// <summary>How long a throttled session should wait: until the oldest validation in the window leaves it.</summary>
