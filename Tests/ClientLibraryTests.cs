@@ -19,16 +19,7 @@ public sealed class ClientLibraryTests(RedisServer redis)
         using var http = silo.CreateClient();
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", Ct)).StatusCode);
 
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.AddTokenLogWatch();
-        builder.Services.AddSessionGrainsClient(o =>
-        {
-            o.Redis = redis.ConnectionString;
-            o.ClusterId = silo.ClusterId;
-            o.ServiceId = silo.ServiceId;
-            o.TokenKeys = SiloApiFactory.TestTokenKeys;
-        });
-        using var frontend = builder.Build();
+        using var frontend = BuildFrontend(silo);
         await frontend.StartAsync(Ct);
         var store = frontend.Services.GetRequiredService<ISessionStore>();
 
@@ -42,6 +33,25 @@ public sealed class ClientLibraryTests(RedisServer redis)
         Assert.NotNull(await store.ValidateAsync(viaHttp.GetProperty("token").GetString(), cancellationToken: Ct));
         Assert.Equal(2, await store.CountForUserAsync("frontend-user", Ct));
 
+        await frontend.StopAsync(Ct);
+    }
+
+    [Fact]
+    public async Task A_frontend_started_before_the_silos_waits_for_them_and_then_serves()
+    {
+        await using var silo = SiloApiFactory.Create(redis);
+        using var frontend = BuildFrontend(silo);
+
+        // Orleans' client keeps retrying its first connection, so frontends and silos can start in any order.
+        var starting = frontend.StartAsync(Ct);
+        await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+        Assert.False(starting.IsCompleted, "the frontend's start-up should wait for the cluster, not finish or fail");
+
+        using var http = silo.CreateClient(); // the silo starts now
+        await starting.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        var store = frontend.Services.GetRequiredService<ISessionStore>();
+        var created = await store.CreateAsync("late-cluster-user", cancellationToken: Ct);
+        Assert.NotNull(await store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
         await frontend.StopAsync(Ct);
     }
 
@@ -89,5 +99,19 @@ public sealed class ClientLibraryTests(RedisServer redis)
         var services = new ServiceCollection();
         var failure = Assert.ThrowsAny<Exception>(() => services.AddSessionGrainsClient(o => o.Redis = ",,,password=x"));
         Assert.Contains("SessionStore:Redis", failure.Message, StringComparison.Ordinal);
+    }
+
+    private IHost BuildFrontend(SiloApiFactory silo)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.AddTokenLogWatch();
+        builder.Services.AddSessionGrainsClient(o =>
+        {
+            o.Redis = redis.ConnectionString;
+            o.ClusterId = silo.ClusterId;
+            o.ServiceId = silo.ServiceId;
+            o.TokenKeys = SiloApiFactory.TestTokenKeys;
+        });
+        return builder.Build();
     }
 }
