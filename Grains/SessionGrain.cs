@@ -66,12 +66,14 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     private async Task<SessionInfo?> ValidateCoreAsync(ClientInfo? client)
     {
         var now = _time.GetUtcNow();
-        if (Live is not { } session)
+        if (_session is not { } session)
         {
             return await ForwardDuringGraceAsync(client, now);
         }
 
-        if (SessionExpiry.IsExpired(now, session.ExpiresAt))
+        // The remembered record and the live slide, without copying the record: the observed session below is
+        // the one copy this call makes (and returns).
+        if (SessionExpiry.IsExpired(now, SessionExpiry.ExpiresAt(_lastAccessedAt, session.IdleTimeout, session.AbsoluteExpiresAt)))
         {
             await EndOnItsOwnAsync(SessionEndReason.Expired);
             return null;
