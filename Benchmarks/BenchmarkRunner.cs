@@ -53,9 +53,9 @@ internal static class BenchmarkRunner
         // Each workload runs in rounds; a round measures every target once, the order rotating from round to
         // round, so a slow spell of this shared machine (or a neighbour's GC) falls on every target alike.
         // A target's row is its median round, with the range of all its rounds.
-        async Task Measure(Workload workload, IEnumerable<ISessionTarget> candidates, Func<ISessionTarget, Func<int, Random, Task<TimeSpan>>> operationFor, int? concurrency = null)
+        async Task Measure(Workload workload, Func<ISessionTarget, Func<int, Random, Task<TimeSpan>>> operationFor, int? concurrency = null)
         {
-            var measuring = candidates.Where(t => t.Supports(workload)).ToList();
+            var measuring = targets.Where(t => t.Supports(workload)).ToList();
             if (!options.Runs(workload) || measuring.Count == 0)
             {
                 return;
@@ -105,7 +105,7 @@ internal static class BenchmarkRunner
 
         var zipf = new ZipfSampler(options.Sessions);
         var updates = 0;
-        await Measure(Workload.ValidateUniform, targets, target =>
+        await Measure(Workload.ValidateUniform, target =>
         {
             var handles = populations[target];
             return async (_, random) =>
@@ -114,7 +114,7 @@ internal static class BenchmarkRunner
                 return TimeSpan.Zero;
             };
         });
-        await Measure(Workload.ValidateZipf, targets, target =>
+        await Measure(Workload.ValidateZipf, target =>
         {
             var handles = populations[target];
             return async (_, random) =>
@@ -123,7 +123,7 @@ internal static class BenchmarkRunner
                 return TimeSpan.Zero;
             };
         });
-        await Measure(Workload.Mix, targets, target =>
+        await Measure(Workload.Mix, target =>
         {
             var handles = populations[target];
             return async (_, random) =>
@@ -138,7 +138,7 @@ internal static class BenchmarkRunner
         // (devices), then the next 5,000, however long or often the workload runs. Each target counts its own
         // creates, so every target sees the same sequence of users.
         var creates = targets.ToDictionary(t => t, _ => new StrongBox<int>());
-        await Measure(Workload.Create, targets, target => async (_, _) =>
+        await Measure(Workload.Create, target => async (_, _) =>
         {
             var n = Interlocked.Increment(ref creates[target].Value);
             await target.CreateAsync($"create-{n % 5000}-{n / 50_000}");
@@ -155,13 +155,13 @@ internal static class BenchmarkRunner
             }
         }
 
-        await Measure(Workload.ListByUser, targets, target =>
+        await Measure(Workload.ListByUser, target =>
         {
             var user = listedUsers[target];
             return async (_, _) => await target.ListByUserAsync(user) == 50 ? TimeSpan.Zero : throw new InvalidOperationException("the list lost sessions");
         });
 
-        await Measure(Workload.DeleteAllForUser, targets, target => async (caller, _) =>
+        await Measure(Workload.DeleteAllForUser, target => async (caller, _) =>
         {
             // Setting up the user's 50 sessions is not part of the measured time.
             var setup = Stopwatch.StartNew();
@@ -186,7 +186,7 @@ internal static class BenchmarkRunner
             await coHosted.StoreManyAsync(options.CountSessions);
         }
 
-        await Measure(Workload.Count, targets, target => async (_, _) =>
+        await Measure(Workload.Count, target => async (_, _) =>
         {
             await target.CountAsync();
             return TimeSpan.Zero;
