@@ -43,7 +43,8 @@ internal sealed partial class RedisStartupCheck(ConfigurationOptions redis, ILog
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private static bool IsStillStarting(RedisException exception) => exception switch
+    /// <summary>Whether Redis may still be coming up (unreachable, or loading its data), not refusing us for good.</summary>
+    internal static bool IsStillStarting(RedisException exception) => exception switch
     {
         RedisConnectionException connection => connection.FailureType is not ConnectionFailureType.AuthenticationFailure,
         RedisServerException server => server.Message.StartsWith("LOADING", StringComparison.Ordinal),

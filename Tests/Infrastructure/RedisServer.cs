@@ -179,7 +179,7 @@ public sealed class RedisServer : IAsyncLifetime
 
                 return;
             }
-            catch (Exception e) when (IsNotReadyYet(e) && DateTime.UtcNow < deadline && !_process.HasExited)
+            catch (RedisException e) when (SessionGrains.Silo.RedisStartupCheck.IsStillStarting(e) && DateTime.UtcNow < deadline && !_process.HasExited)
             {
                 // Restarted on its append-only file, the server accepts connections but answers
                 // LOADING until the file is read back: still starting, not a failure.
@@ -193,9 +193,6 @@ public sealed class RedisServer : IAsyncLifetime
             }
         }
     }
-
-    private static bool IsNotReadyYet(Exception e) =>
-        e is RedisConnectionException || (e is RedisServerException && e.Message.StartsWith("LOADING", StringComparison.Ordinal));
 
     public async ValueTask DisposeAsync()
     {
