@@ -1,6 +1,8 @@
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Storage;
 
 namespace SessionGrains;
 
@@ -12,15 +14,18 @@ namespace SessionGrains;
 /// keeps the reminder table (and the silos' copy of it) small at millions of sessions.
 /// </summary>
 /// <remarks>
-/// Adds are written in batches (every second while they arrive, and on deactivation), not one write per
-/// session. A silo crash can lose the last second of adds: those sessions are then cleaned up by the storage
-/// TTL backstop and the index's own pruning instead, a little later. Cleanup only: expiry itself is decided
-/// by the timestamps on every call.
+/// Adds are written in batches (every second while they arrive, and on deactivation), and each batch is a
+/// page of its own that is written once: a flush costs the ids added since the last one, not the whole
+/// bucket again (at ten thousand creates a second a bucket holds tens of thousands of ids). The bucket's own
+/// record counts its pages. A silo crash can lose the last second of adds: those sessions are then cleaned up
+/// by the storage TTL backstop and the index's own pruning instead, a little later. Cleanup only: expiry
+/// itself is decided by the timestamps on every call.
 /// </remarks>
 [GrainType(GrainTypeNames.ExpiryBucket)]
 internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBucketGrain, IRemindable
 {
     private const string ReminderName = "due";
+    private const string PageStateName = "bucket-page";
 
     // Sessions checked at once when the bucket fires: enough to overlap storage reads, few enough to pace them.
     private const int ChecksInFlight = 32;
@@ -31,40 +36,52 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
     private static readonly TimeSpan RetryPeriod = TimeSpan.FromMinutes(1);
 
     private readonly IPersistentState<SessionExpiryBucketState> _state;
+    private readonly IGrainStorage _storage;
     private readonly TimeProvider _time;
     private readonly ILogger<SessionExpiryBucketGrain> _logger;
-    private bool _unwritten;
+
+    // Every id filed here: the stored pages' and the unwritten ones.
+    private readonly HashSet<string> _sessionIds = new(StringComparer.Ordinal);
+
+    // Filed since the last flush: the next page.
+    private HashSet<string> _unwritten = new(StringComparer.Ordinal);
+
+    // The stored pages by number (with their etags, to delete them when the bucket is done).
+    private readonly Dictionary<int, GrainState<SessionExpiryBucketPage>> _pages = [];
     private bool _reminderArmed;
 
     public SessionExpiryBucketGrain(
         [PersistentState("bucket", StorageNames.UserIndex)] IPersistentState<SessionExpiryBucketState> state,
+        [FromKeyedServices(StorageNames.UserIndex)] IGrainStorage storage,
         IOptions<SessionGrainsOptions> options,
         ILogger<SessionExpiryBucketGrain> logger)
     {
         _state = state;
+        _storage = storage;
         _time = options.Value.TimeProvider;
         _logger = logger;
     }
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    private string BucketKey => this.GetPrimaryKeyString();
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        _state.State.DueAt = SessionExpiryBuckets.DueAt(this.GetPrimaryKeyString());
         _reminderArmed = _state.RecordExists;
+        await LoadPagesAsync();
         this.RegisterGrainTimer(FlushAsync, FlushInterval, FlushInterval);
-        return Task.CompletedTask;
     }
 
     public async Task AddAsync(string sessionId)
     {
-        if (!_state.State.SessionIds.Add(sessionId))
+        if (!_sessionIds.Add(sessionId))
         {
             return;
         }
 
-        _unwritten = true;
+        _unwritten.Add(sessionId);
         if (!_reminderArmed)
         {
-            var dueIn = _state.State.DueAt - _time.GetUtcNow();
+            var dueIn = SessionExpiryBuckets.DueAt(BucketKey) - _time.GetUtcNow();
             await this.RegisterOrUpdateReminder(ReminderName, dueIn > TimeSpan.Zero ? dueIn : TimeSpan.Zero, RetryPeriod);
             _reminderArmed = true;
         }
@@ -73,7 +90,7 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         var failed = 0;
-        foreach (var chunk in _state.State.SessionIds.ToList().Chunk(ChecksInFlight))
+        foreach (var chunk in _sessionIds.ToList().Chunk(ChecksInFlight))
         {
             var checks = chunk.Select(id => GrainFactory.Session(id).CheckExpiryAsync()).ToArray();
             try
@@ -85,7 +102,7 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
                 // The failed ones stay in the bucket; the reminder comes back after RetryPeriod.
                 if (failed++ == 0)
                 {
-                    Log.CheckFailed(_logger, exception, this.GetPrimaryKeyString());
+                    Log.CheckFailed(_logger, exception, BucketKey);
                 }
             }
 
@@ -93,20 +110,21 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
             {
                 if (checks[i].IsCompletedSuccessfully)
                 {
-                    _state.State.SessionIds.Remove(chunk[i]);
-                    _unwritten = true;
+                    _sessionIds.Remove(chunk[i]);
                 }
             }
         }
 
-        if (_state.State.SessionIds.Count > 0)
+        // The pages are done with: what is left (checks that failed) is written again as one new page.
+        await DeletePagesAsync();
+        _unwritten = new HashSet<string>(_sessionIds, StringComparer.Ordinal);
+        if (_sessionIds.Count > 0)
         {
             await FlushAsync();
             return;
         }
 
         await StorageConflicts.RetryAsync(_state.ClearStateAsync, _state.ReadStateAsync);
-        _unwritten = false;
         if (await this.GetReminder(ReminderName) is { } reminder)
         {
             await this.UnregisterReminder(reminder);
@@ -118,20 +136,82 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => FlushAsync();
 
-    private Task FlushAsync() => !_unwritten ? Task.CompletedTask : StorageConflicts.RetryAsync(
+    /// <summary>Writes the ids filed since the last flush as the next page, then counts it in the bucket's record.</summary>
+    private Task FlushAsync() => _unwritten.Count == 0 ? Task.CompletedTask : StorageConflicts.RetryAsync(
         async () =>
         {
+            var dueAt = SessionExpiryBuckets.DueAt(BucketKey);
+            var page = new GrainState<SessionExpiryBucketPage>(new SessionExpiryBucketPage { SessionIds = _unwritten, DueAt = dueAt });
+
+            // No etag: the page must not exist yet. Another activation of this bucket (a duplicate for a moment
+            // after a silo failure) may have written this page number: then reload and take the next one. A
+            // retry after the page was written writes its ids again in a later page; a duplicate id is harmless.
+            var number = Math.Max(_state.State.Pages, _pages.Count == 0 ? 0 : _pages.Keys.Max() + 1);
+            await _storage.WriteStateAsync(PageStateName, PageId(number), page);
+            _pages[number] = page;
+            _state.State.Pages = number + 1;
+            _state.State.DueAt = dueAt;
+            _state.State.SessionIds.Clear();
             await _state.WriteStateAsync();
-            _unwritten = false;
+            _unwritten = new HashSet<string>(StringComparer.Ordinal);
         },
         async () =>
         {
-            // Another activation wrote meanwhile (a duplicate after a silo failure): keep both sets of ids.
-            var mine = _state.State.SessionIds;
             await _state.ReadStateAsync();
-            _state.State.SessionIds.UnionWith(mine);
-            _state.State.DueAt = SessionExpiryBuckets.DueAt(this.GetPrimaryKeyString());
+            await LoadPagesAsync();
         });
+
+    /// <summary>
+    /// Reads the pages the bucket's record counts that are not in memory yet. Ids in the record itself
+    /// (buckets stored before pages existed) are kept unwritten, so the next flush moves them to a page.
+    /// </summary>
+    private async Task LoadPagesAsync()
+    {
+        foreach (var id in _state.State.SessionIds)
+        {
+            if (_sessionIds.Add(id))
+            {
+                _unwritten.Add(id);
+            }
+        }
+
+        var missing = Enumerable.Range(0, _state.State.Pages)
+            .Where(number => !_pages.ContainsKey(number))
+            .ToDictionary(number => number, _ => new GrainState<SessionExpiryBucketPage>(new SessionExpiryBucketPage()));
+        await Task.WhenAll(missing.Select(page => _storage.ReadStateAsync(PageStateName, PageId(page.Key), page.Value)));
+        foreach (var (number, page) in missing)
+        {
+            _pages[number] = page;
+            if (page.State is { } stored)
+            {
+                _sessionIds.UnionWith(stored.SessionIds);
+            }
+        }
+    }
+
+    /// <summary>Deletes the stored pages (one already gone is fine) and counts none in the record.</summary>
+    private async Task DeletePagesAsync()
+    {
+        await Task.WhenAll(_pages.Select(page => DeletePageAsync(page.Key, page.Value)));
+        _pages.Clear();
+        _state.State.Pages = 0;
+        _state.State.SessionIds.Clear();
+    }
+
+    private async Task DeletePageAsync(int number, GrainState<SessionExpiryBucketPage> page)
+    {
+        try
+        {
+            await _storage.ClearStateAsync(PageStateName, PageId(number), page);
+        }
+        catch (InconsistentStateException)
+        {
+            // Deleted by another activation of this bucket already.
+        }
+    }
+
+    private GrainId PageId(int number) =>
+        GrainId.Create(GrainTypeNames.ExpiryBucketPage, string.Create(CultureInfo.InvariantCulture, $"{BucketKey}/{number}"));
 
     private static partial class Log
     {
@@ -155,6 +235,12 @@ internal static class SessionExpiryBuckets
         var shard = StableHash.Of(sessionId) % Shards;
         return grains.ExpiryBucket(string.Create(CultureInfo.InvariantCulture, $"{bucketSeconds}/{shard}")).AddAsync(sessionId);
     }
+
+    // A bucket whose checks keep failing (storage down) is retried for this long before its entries may go.
+    private static readonly TimeSpan RetryHorizon = TimeSpan.FromDays(1);
+
+    /// <summary>When a bucket's stored entries (record and pages) may be dropped by the storage backstop.</summary>
+    public static DateTimeOffset DiscardableAfter(DateTimeOffset dueAt) => dueAt + RetryHorizon;
 
     /// <summary>The due time encoded in a bucket key.</summary>
     public static DateTimeOffset DueAt(string bucketKey) =>

@@ -42,17 +42,33 @@ internal sealed class SessionCounterState
     [Id(0)] public long Count { get; set; }
 }
 
-/// <summary>What an expiry bucket persists: the ids of the sessions to check when it is due.</summary>
+/// <summary>
+/// What an expiry bucket persists in its own record: how many pages of session ids it has written
+/// (<see cref="SessionExpiryBucketPage"/>).
+/// </summary>
 [GenerateSerializer, Alias("sessiongrains.expiry-bucket-state")]
 internal sealed class SessionExpiryBucketState : IExpiringState
 {
-    // A bucket whose checks keep failing (storage down) is retried for this long before its entry may go.
-    private static readonly TimeSpan RetryHorizon = TimeSpan.FromDays(1);
-
+    /// <summary>Ids kept in the record itself by buckets stored before pages existed; read, moved to a page, never written.</summary>
     [Id(0)] public HashSet<string> SessionIds { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>The bucket's due time (also encoded in its key).</summary>
     [Id(1)] public DateTimeOffset DueAt { get; set; }
 
-    public DateTimeOffset? DiscardableAfter => DueAt + RetryHorizon;
+    /// <summary>Pages written: numbered 0 to <c>Pages - 1</c>.</summary>
+    [Id(2)] public int Pages { get; set; }
+
+    public DateTimeOffset? DiscardableAfter => SessionExpiryBuckets.DiscardableAfter(DueAt);
+}
+
+/// <summary>One page of an expiry bucket: the ids filed in one flush. Written once, deleted when the bucket is done.</summary>
+[GenerateSerializer, Alias("sessiongrains.expiry-bucket-page")]
+internal sealed class SessionExpiryBucketPage : IExpiringState
+{
+    [Id(0)] public HashSet<string> SessionIds { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The bucket's due time, so the page's storage entry expires with the bucket's.</summary>
+    [Id(1)] public DateTimeOffset DueAt { get; set; }
+
+    public DateTimeOffset? DiscardableAfter => SessionExpiryBuckets.DiscardableAfter(DueAt);
 }

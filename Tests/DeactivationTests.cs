@@ -55,11 +55,11 @@ public sealed class DeactivationTests(RedisServer redis)
         Assert.Equal(0, await cluster.ActivationsAsync(typeof(UserSessionsGrain)));
         Assert.Equal(0, await cluster.ActivationsAsync(typeof(SessionExpiryBucketGrain)));
 
-        // The index comes back from storage whole; the buckets wrote their entries on the way out.
+        // The index comes back from storage whole; the buckets wrote their entries (as pages) on the way out.
         var listed = (await cluster.Store.ListByUserAsync("idle-index-user", cancellationToken: Ct)).Sessions.Select(s => s.SessionId).Order();
         Assert.Equal(created.Select(c => c.Session.SessionId).Order(), listed);
         var buckets = new List<string>();
-        await foreach (var key in redis.Server.KeysAsync(pattern: cluster.ServiceId + "/state/sessiongrains.expiry-bucket/*"))
+        await foreach (var key in redis.Server.KeysAsync(pattern: cluster.ServiceId + "/state/" + GrainTypeNames.ExpiryBucketPage + "/*"))
         {
             buckets.Add((await redis.Database.HashGetAsync(key, "data")).ToString());
         }

@@ -5,7 +5,8 @@ namespace SessionGrains.Tests;
 
 /// <summary>
 /// Creates store without reading or activating; expiry checks come from buckets (one reminder per bucket, not
-/// per session), re-file a session still in use, and end it once it has expired.
+/// per session, each batch of filed sessions written once as a page), re-file a session still in use, and end
+/// it once it has expired.
 /// </summary>
 public sealed class ExpiryBucketTests(RedisServer redis)
 {
@@ -64,6 +65,108 @@ public sealed class ExpiryBucketTests(RedisServer redis)
 
         Assert.False(await redis.Database.KeyExistsAsync(key), "the re-filed expiry check did not end the session");
         Assert.Empty((await cluster.Store.ListByUserAsync(user, cancellationToken: Ct)).Sessions);
+
+        // Both buckets are done: their records and pages are deleted, not left to the TTL backstop.
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucket + "*")).Count > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200, Ct);
+        }
+
+        Assert.Empty(await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucket + "*"));
+    }
+
+    [Fact]
+    public async Task A_bucket_writes_each_batch_of_filed_sessions_once_as_a_page_of_its_own()
+    {
+        await using var cluster = await SessionCluster.StartAsync(redis, 1);
+        var options = new SessionCreateOptions { IdleTimeout = TimeSpan.FromMinutes(10) };
+        async Task<string[]> CreateBatchAsync(string users) => (await Task.WhenAll(Enumerable.Range(0, 40)
+            .Select(i => cluster.Store.CreateAsync($"{users}-{i % 4}", options, Ct)))).Select(c => c.Session.SessionId).ToArray();
+
+        var first = await CreateBatchAsync("page-user-a");
+        var firstPages = await PagesHoldingAsync(cluster, first);
+        var second = await CreateBatchAsync("page-user-b");
+        var pages = await PagesHoldingAsync(cluster, second);
+
+        // A flush writes what was filed since the last one: the first batch's pages are untouched...
+        Assert.All(firstPages, page => Assert.Equal(page.Value, pages[page.Key]));
+        Assert.All(second, id => Assert.DoesNotContain(firstPages.Values, data => data.Contains(id, StringComparison.Ordinal)));
+
+        // ...and every id is in exactly one page.
+        Assert.All(first.Concat(second), id => Assert.Single(pages.Values, data => data.Contains(id, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_bucket_stored_before_pages_existed_is_still_checked_and_then_deleted()
+    {
+        string serviceId;
+        SessionTokenCodec tokens;
+        CreatedSession created;
+        await using (var first = await SessionCluster.StartAsync(redis, 1))
+        {
+            serviceId = first.ServiceId;
+            tokens = first.Tokens;
+            created = await first.Store.CreateAsync("legacy-bucket-user", new SessionCreateOptions { IdleTimeout = TimeSpan.FromSeconds(4) }, Ct);
+            await PagesHoldingAsync(first, [created.Session.SessionId]);
+        }
+
+        // While no silo runs, store the bucket the way buckets were stored before pages: the ids in its record.
+        var record = Assert.Single(await BucketEntriesAsync(serviceId, GrainTypeNames.ExpiryBucket + "/*"));
+        var legacy = System.Text.Json.Nodes.JsonNode.Parse(record.Value)!.AsObject();
+        legacy.Remove("pages");
+        legacy["sessionIds"] = new System.Text.Json.Nodes.JsonArray(created.Session.SessionId);
+        await redis.Database.HashSetAsync(record.Key, "data", legacy.ToJsonString());
+        foreach (var page in await BucketEntriesAsync(serviceId, GrainTypeNames.ExpiryBucketPage + "/*"))
+        {
+            await redis.Database.KeyDeleteAsync(page.Key);
+        }
+
+        // The restarted cluster's bucket fires, finds the session in its record, ends it and deletes itself.
+        await using var second = await SessionCluster.StartAsync(redis, 1, serviceId: serviceId, tokens: tokens);
+        second.Time.Advance(TimeSpan.FromSeconds(5));
+        var key = second.SessionKey(created.Session.SessionId);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((await redis.Database.KeyExistsAsync(key) || (await BucketEntriesAsync(serviceId, GrainTypeNames.ExpiryBucket + "*")).Count > 0)
+               && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200, Ct);
+        }
+
+        Assert.False(await redis.Database.KeyExistsAsync(key), "the bucket stored before pages did not end its session");
+        Assert.Empty(await BucketEntriesAsync(serviceId, GrainTypeNames.ExpiryBucket + "*"));
+        Assert.Empty((await second.Store.ListByUserAsync("legacy-bucket-user", cancellationToken: Ct)).Sessions);
+    }
+
+    /// <summary>The stored bucket entries (records or pages, by key pattern after the grain type) and their data.</summary>
+    private Task<Dictionary<string, string>> BucketEntriesAsync(SessionCluster cluster, string pattern) =>
+        BucketEntriesAsync(cluster.ServiceId, pattern);
+
+    private async Task<Dictionary<string, string>> BucketEntriesAsync(string serviceId, string pattern)
+    {
+        var entries = new Dictionary<string, string>();
+        await foreach (var key in redis.Server.KeysAsync(pattern: serviceId + "/state/" + pattern))
+        {
+            entries[key.ToString()] = (await redis.Database.HashGetAsync(key, "data")).ToString();
+        }
+
+        return entries;
+    }
+
+    /// <summary>The stored bucket pages, once every one of <paramref name="sessionIds"/> is in one (the flush is once a second).</summary>
+    private async Task<Dictionary<string, string>> PagesHoldingAsync(SessionCluster cluster, IEnumerable<string> sessionIds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var pages = await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucketPage + "/*");
+            if (sessionIds.All(id => pages.Values.Any(data => data.Contains(id, StringComparison.Ordinal))) || DateTime.UtcNow > deadline)
+            {
+                return pages;
+            }
+
+            await Task.Delay(200, Ct);
+        }
     }
 
     /// <summary>Rows of this cluster's reminder table (one sorted set in Redis), once at least <paramref name="atLeast"/> are there.</summary>
