@@ -138,6 +138,41 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         Assert.Empty((await second.Store.ListByUserAsync("legacy-bucket-user", cancellationToken: Ct)).Sessions);
     }
 
+    [Fact]
+    public async Task A_bucket_whose_page_another_activation_took_reloads_writes_the_next_page_and_cleans_up_both()
+    {
+        await using var cluster = await SessionCluster.StartAsync(redis, 1);
+        var bucketKey = $"{DateTimeOffset.UtcNow.AddSeconds(8).ToUnixTimeSeconds()}/0";
+        var bucket = cluster.Grains.ExpiryBucket(bucketKey);
+        var recordKey = $"{cluster.ServiceId}/state/{GrainTypeNames.ExpiryBucket}/{bucketKey}";
+        string PageKey(int number) => $"{cluster.ServiceId}/state/{GrainTypeNames.ExpiryBucketPage}/{bucketKey}/{number}";
+
+        await bucket.AddAsync("no-such-session-1");
+        await PagesHoldingAsync(cluster, ["no-such-session-1"]);
+
+        // Another activation of the bucket (a duplicate after a silo failure) wrote page 1 and counted it.
+        var record = System.Text.Json.Nodes.JsonNode.Parse((string)(await redis.Database.HashGetAsync(recordKey, "data"))!)!;
+        record["pages"] = 2;
+        await redis.Database.HashSetAsync(recordKey, [new("etag", "foreign-etag"), new("data", record.ToJsonString())]);
+        await redis.Database.HashSetAsync(PageKey(1), [new("etag", "foreign-page"), new("data", "{\"sessionIds\":[\"no-such-session-foreign\"]}")]);
+
+        // This activation's next flush finds page 1 taken: it reloads, writes page 2 and counts three pages.
+        await bucket.AddAsync("no-such-session-2");
+        var pages = await PagesHoldingAsync(cluster, ["no-such-session-2"]);
+        Assert.Contains("no-such-session-2", pages[PageKey(2)], StringComparison.Ordinal);
+        Assert.Contains("no-such-session-foreign", pages[PageKey(1)], StringComparison.Ordinal);
+        Assert.Equal(3, System.Text.Json.Nodes.JsonNode.Parse((string)(await redis.Database.HashGetAsync(recordKey, "data"))!)!["pages"]!.GetValue<int>());
+
+        // When due it checks all three pages' sessions (none exists) and deletes every page, the foreign one too.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucket + "*")).Count > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(200, Ct);
+        }
+
+        Assert.Empty(await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucket + "*"));
+    }
+
     /// <summary>The stored bucket entries (records or pages, by key pattern after the grain type) and their data.</summary>
     private Task<Dictionary<string, string>> BucketEntriesAsync(SessionCluster cluster, string pattern) =>
         BucketEntriesAsync(cluster.ServiceId, pattern);
