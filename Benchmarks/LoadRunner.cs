@@ -14,6 +14,12 @@ internal sealed record class Measurement(string Target, string Workload, long Op
     public double MinOpsPerSecond { get; init; }
 
     public double MaxOpsPerSecond { get; init; }
+
+    /// <summary>
+    /// Bytes allocated in the benchmark process per measured operation: the caller's side for the peers and an
+    /// external client, the caller and the silo together co-hosted. Garbage per call is what gen-0 collections pay for.
+    /// </summary>
+    public double AllocatedBytesPerOperation { get; init; }
 }
 
 /// <summary>
@@ -32,6 +38,7 @@ internal static class LoadRunner
         var measuredTime = new double[concurrency];
         var clock = Stopwatch.StartNew();
         var end = warmUp + duration;
+        var allocatedAtWarmUpEnd = Task.Delay(warmUp).ContinueWith(_ => GC.GetTotalAllocatedBytes(), TaskScheduler.Default);
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(caller => Task.Run(async () =>
         {
             var random = new Random(caller * 7919);
@@ -66,11 +73,15 @@ internal static class LoadRunner
             }
         })));
 
+        var allocated = GC.GetTotalAllocatedBytes() - await allocatedAtWarmUpEnd;
         var all = latencies.SelectMany(l => l).Order().ToArray();
         // Throughput over the time the callers spent in measured operations (setup inside an operation excluded).
         var busySeconds = measuredTime.Sum() / concurrency;
         return new Measurement(target, workload.Name, all.Length, errors,
-            busySeconds > 0 ? all.Length / busySeconds : 0, Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 0.999));
+            busySeconds > 0 ? all.Length / busySeconds : 0, Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 0.999))
+        {
+            AllocatedBytesPerOperation = all.Length + errors > 0 ? (double)allocated / (all.Length + errors) : 0,
+        };
     }
 
     /// <summary>The round with the median throughput (the upper one of an even count), with the range of all and every round's errors.</summary>

@@ -34,9 +34,10 @@ public sealed class BenchmarkSmokeTests
                 Assert.Equal(0, m.Errors);
                 Assert.Equal(2, m.Rounds); // one row per target: the median of its interleaved rounds
                 Assert.InRange(m.OpsPerSecond, m.MinOpsPerSecond, m.MaxOpsPerSecond);
+                Assert.True(m.AllocatedBytesPerOperation > 0, $"{m.Target} / {m.Workload}: no allocation measured");
             });
             Assert.All(measurements.Where(m => m.Target == "seed design (GET)"), m => Assert.Equal(1.0, m.RatioToSeed));
-            Assert.Contains("| workload | target | ops/s |", await File.ReadAllTextAsync(Path.Combine(results, "smoke.md"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            Assert.Contains("| × seed (GET) | KB allocated/op | errors |", await File.ReadAllTextAsync(Path.Combine(results, "smoke.md"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(results, "smoke.json")));
         }
         finally
