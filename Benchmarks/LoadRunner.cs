@@ -38,7 +38,8 @@ internal static class LoadRunner
         var measuredTime = new double[concurrency];
         var clock = Stopwatch.StartNew();
         var end = warmUp + duration;
-        var allocatedAtWarmUpEnd = Task.Delay(warmUp).ContinueWith(_ => GC.GetTotalAllocatedBytes(), TaskScheduler.Default);
+        // Read by the first call that ends after the warm-up (a timer would fire late on a saturated thread pool).
+        var allocatedAtWarmUpEnd = -1L;
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(caller => Task.Run(async () =>
         {
             var random = new Random(caller * 7919);
@@ -60,6 +61,11 @@ internal static class LoadRunner
                 var took = Stopwatch.GetElapsedTime(started) - excluded;
                 if (clock.Elapsed > warmUp)
                 {
+                    if (Volatile.Read(ref allocatedAtWarmUpEnd) < 0)
+                    {
+                        Interlocked.CompareExchange(ref allocatedAtWarmUpEnd, GC.GetTotalAllocatedBytes(), -1);
+                    }
+
                     if (failed)
                     {
                         Interlocked.Increment(ref errors);
@@ -73,7 +79,7 @@ internal static class LoadRunner
             }
         })));
 
-        var allocated = GC.GetTotalAllocatedBytes() - await allocatedAtWarmUpEnd;
+        var allocated = allocatedAtWarmUpEnd < 0 ? 0 : GC.GetTotalAllocatedBytes() - allocatedAtWarmUpEnd;
         var all = latencies.SelectMany(l => l).Order().ToArray();
         // Throughput over the time the callers spent in measured operations (setup inside an operation excluded).
         var busySeconds = measuredTime.Sum() / concurrency;
