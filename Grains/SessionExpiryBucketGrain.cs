@@ -115,12 +115,14 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
             }
         }
 
-        // The pages are done with: what is left (checks that failed) is written again as one new page.
-        await DeletePagesAsync();
+        // What is left (checks that failed) is written again as one new page before the pages it came from are
+        // deleted: a crash in between leaves an id in two pages, never in none.
+        var done = _pages.Keys.ToList();
         _unwritten = new HashSet<string>(_sessionIds, StringComparer.Ordinal);
+        await FlushAsync();
+        await DeletePagesAsync(done);
         if (_sessionIds.Count > 0)
         {
-            await FlushAsync();
             return;
         }
 
@@ -189,13 +191,14 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
         }
     }
 
-    /// <summary>Deletes the stored pages (one already gone is fine) and counts none in the record.</summary>
-    private async Task DeletePagesAsync()
+    /// <summary>Deletes these stored pages (one already gone is fine).</summary>
+    private async Task DeletePagesAsync(IReadOnlyList<int> numbers)
     {
-        await Task.WhenAll(_pages.Select(page => DeletePageAsync(page.Key, page.Value)));
-        _pages.Clear();
-        _state.State.Pages = 0;
-        _state.State.SessionIds.Clear();
+        await Task.WhenAll(numbers.Select(number => DeletePageAsync(number, _pages[number])));
+        foreach (var number in numbers)
+        {
+            _pages.Remove(number);
+        }
     }
 
     private async Task DeletePageAsync(int number, GrainState<SessionExpiryBucketPage> page)
