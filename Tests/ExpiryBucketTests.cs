@@ -10,6 +10,9 @@ namespace SessionGrains.Tests;
 /// </summary>
 public sealed class ExpiryBucketTests(RedisServer redis)
 {
+    // A bucket's stored entries: its record and its pages.
+    private const string AnyBucketEntry = GrainTypeNames.ExpiryBucket + "*";
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -57,23 +60,13 @@ public sealed class ExpiryBucketTests(RedisServer redis)
 
         // Now it expires; only the bucket it was re-filed in can clean it up.
         cluster.Time.Advance(TimeSpan.FromSeconds(5));
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (await redis.Database.KeyExistsAsync(key) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(200, Ct);
-        }
-
+        await WaitUntilAsync(async () => !await redis.Database.KeyExistsAsync(key), DateTime.UtcNow.AddSeconds(20));
         Assert.False(await redis.Database.KeyExistsAsync(key), "the re-filed expiry check did not end the session");
         Assert.Empty((await cluster.Store.ListByUserAsync(user, cancellationToken: Ct)).Sessions);
 
         // Both buckets are done: their records and pages are deleted, not left to the TTL backstop.
-        deadline = DateTime.UtcNow.AddSeconds(10);
-        while ((await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucket + "*")).Count > 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(200, Ct);
-        }
-
-        Assert.Empty(await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucket + "*"));
+        await WaitUntilAsync(async () => (await BucketEntriesAsync(cluster, AnyBucketEntry)).Count == 0, DateTime.UtcNow.AddSeconds(10));
+        Assert.Empty(await BucketEntriesAsync(cluster, AnyBucketEntry));
     }
 
     [Fact]
@@ -127,14 +120,10 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         second.Time.Advance(TimeSpan.FromSeconds(5));
         var key = second.SessionKey(created.Session.SessionId);
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while ((await redis.Database.KeyExistsAsync(key) || (await BucketEntriesAsync(serviceId, GrainTypeNames.ExpiryBucket + "*")).Count > 0)
-               && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(200, Ct);
-        }
-
+        await WaitUntilAsync(async () => !await redis.Database.KeyExistsAsync(key), deadline);
+        await WaitUntilAsync(async () => (await BucketEntriesAsync(serviceId, AnyBucketEntry)).Count == 0, deadline);
         Assert.False(await redis.Database.KeyExistsAsync(key), "the bucket stored before pages did not end its session");
-        Assert.Empty(await BucketEntriesAsync(serviceId, GrainTypeNames.ExpiryBucket + "*"));
+        Assert.Empty(await BucketEntriesAsync(serviceId, AnyBucketEntry));
         Assert.Empty((await second.Store.ListByUserAsync("legacy-bucket-user", cancellationToken: Ct)).Sessions);
     }
 
@@ -164,13 +153,8 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         Assert.Equal(3, System.Text.Json.Nodes.JsonNode.Parse((string)(await redis.Database.HashGetAsync(recordKey, "data"))!)!["pages"]!.GetValue<int>());
 
         // When due it checks all three pages' sessions (none exists) and deletes every page, the foreign one too.
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while ((await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucket + "*")).Count > 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(200, Ct);
-        }
-
-        Assert.Empty(await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucket + "*"));
+        await WaitUntilAsync(async () => (await BucketEntriesAsync(cluster, AnyBucketEntry)).Count == 0, DateTime.UtcNow.AddSeconds(20));
+        Assert.Empty(await BucketEntriesAsync(cluster, AnyBucketEntry));
     }
 
     /// <summary>The stored bucket entries (records or pages, by key pattern after the grain type) and their data.</summary>
@@ -191,15 +175,20 @@ public sealed class ExpiryBucketTests(RedisServer redis)
     /// <summary>The stored bucket pages, once every one of <paramref name="sessionIds"/> is in one (the flush is once a second).</summary>
     private async Task<Dictionary<string, string>> PagesHoldingAsync(SessionCluster cluster, IEnumerable<string> sessionIds)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (true)
+        Dictionary<string, string> pages = [];
+        await WaitUntilAsync(async () =>
         {
-            var pages = await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucketPage + "/*");
-            if (sessionIds.All(id => pages.Values.Any(data => data.Contains(id, StringComparison.Ordinal))) || DateTime.UtcNow > deadline)
-            {
-                return pages;
-            }
+            pages = await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucketPage + "/*");
+            return sessionIds.All(id => pages.Values.Any(data => data.Contains(id, StringComparison.Ordinal)));
+        }, DateTime.UtcNow.AddSeconds(10));
+        return pages;
+    }
 
+    /// <summary>Polls every 200 ms until <paramref name="done"/> says so or <paramref name="deadline"/> passes; the caller asserts.</summary>
+    private static async Task WaitUntilAsync(Func<Task<bool>> done, DateTime deadline)
+    {
+        while (!await done() && DateTime.UtcNow < deadline)
+        {
             await Task.Delay(200, Ct);
         }
     }
@@ -207,21 +196,17 @@ public sealed class ExpiryBucketTests(RedisServer redis)
     /// <summary>Rows of this cluster's reminder table (one sorted set in Redis), once at least <paramref name="atLeast"/> are there.</summary>
     private async Task<long> ReminderCountAsync(SessionCluster cluster, int atLeast)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (true)
+        long rows = 0;
+        await WaitUntilAsync(async () =>
         {
-            long rows = 0;
+            rows = 0;
             await foreach (var key in redis.Server.KeysAsync(pattern: "*" + cluster.ServiceId + "*reminder*"))
             {
                 rows += await redis.Database.SortedSetLengthAsync(key);
             }
 
-            if (rows >= atLeast || DateTime.UtcNow > deadline)
-            {
-                return rows;
-            }
-
-            await Task.Delay(200, Ct);
-        }
+            return rows >= atLeast;
+        }, DateTime.UtcNow.AddSeconds(10));
+        return rows;
     }
 }
