@@ -13,7 +13,9 @@ public static partial class SessionGrainsServiceCollectionExtensions
     /// <summary>
     /// Registers <see cref="ISessionStore"/> over the Orleans client or silo already in the container
     /// (a host app that calls <c>UseOrleans(silo => silo.AddSessionGrains())</c>, or a frontend that set up
-    /// its own <c>UseOrleansClient</c>), with its token keys validated at start-up.
+    /// its own <c>UseOrleansClient</c>), with its token keys validated at start-up. Outside a silo (no
+    /// <see cref="Orleans.Runtime.ILocalSiloDetails"/> in the container) concurrent validations are sent in
+    /// batches, one network message for many (<see cref="SessionStore"/>).
     /// </summary>
     public static IServiceCollection AddSessionStore(this IServiceCollection services, Action<SessionStoreOptions>? configure = null)
     {
@@ -28,7 +30,10 @@ public static partial class SessionGrainsServiceCollectionExtensions
         services.TryAddSingleton(sp => CreateTokenCodec(
             sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<SessionStore>()));
-        services.TryAddSingleton<ISessionStore>(sp => new SessionStore(sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<SessionTokenCodec>()));
+        services.TryAddSingleton<ISessionStore>(sp => new SessionStore(
+            sp.GetRequiredService<IGrainFactory>(),
+            sp.GetRequiredService<SessionTokenCodec>(),
+            batchValidations: sp.GetService<Orleans.Runtime.ILocalSiloDetails>() is null));
         return services;
     }
 

@@ -8,8 +8,17 @@ namespace SessionGrains;
 /// failures are retried briefly (<see cref="SessionStoreRetry"/>), then reported as
 /// <see cref="SessionStoreUnavailableException"/>.
 /// </summary>
-public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens) : ISessionStore
+/// <param name="grains">The Orleans client of a frontend, or the grain factory of a host app's silo.</param>
+/// <param name="tokens">The codec that checks and makes tokens.</param>
+/// <param name="batchValidations">
+/// Send concurrent validations in batches (<see cref="ValidationBatcher"/>): for a client outside the cluster,
+/// where each call is a network message. In a silo, calls to local grains cost no message, and batching them
+/// only adds a hop. <see cref="SessionGrainsServiceCollectionExtensions.AddSessionStore"/> chooses for you.
+/// </param>
+public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens, bool batchValidations = false) : ISessionStore
 {
+    private readonly ValidationBatcher? _batcher = batchValidations ? new ValidationBatcher(grains) : null;
+
     /// <inheritdoc/>
     public async Task<CreatedSession> CreateAsync(string userId, SessionCreateOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -28,7 +37,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
     /// <inheritdoc/>
     public Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default) =>
         tokens.TryParse(token, out var parsed)
-            ? Call(() => Session(parsed.SessionId).ValidateAsync(client), cancellationToken)
+            ? Call(() => _batcher?.ValidateAsync(parsed.SessionId, client) ?? Session(parsed.SessionId).ValidateAsync(client), cancellationToken)
             : Task.FromResult<SessionInfo?>(null);
 
     /// <inheritdoc/>

@@ -46,6 +46,7 @@ public static class GrainTypeNames
     public const string Session = "sessiongrains.session";
     public const string UserSessions = "sessiongrains.user-sessions";
     public const string ExpiryBucket = "sessiongrains.expiry-bucket";
+    public const string SessionValidation = "sessiongrains.session-validation";
 
     /// <summary>Not a grain: the storage identity of one page of an expiry bucket's session ids.</summary>
     public const string ExpiryBucketPage = "sessiongrains.expiry-bucket-page";

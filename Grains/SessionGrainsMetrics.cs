@@ -19,6 +19,7 @@ public sealed class SessionGrainsMetrics
         StorageOperations = Meter.CreateCounter<long>("sessiongrains.storage.operations", description: "Grain state reads, writes and clears, by storage and operation.");
         SessionsEnded = Meter.CreateCounter<long>("sessiongrains.sessions.ended", description: "Sessions ended, by reason.");
         Signals = Meter.CreateCounter<long>("sessiongrains.signals", description: "Client and activity signals raised on validations and creates, by signal.");
+        ValidationBatchSize = Meter.CreateHistogram<long>("sessiongrains.validation.batch_size", unit: "{validation}", description: "Validations per batch received from frontends (a lone validation is not batched).");
     }
 
     /// <summary>The meter all instruments belong to.</summary>
@@ -32,4 +33,7 @@ public sealed class SessionGrainsMetrics
 
     /// <summary>Tag: <c>signal</c> (<see cref="SessionSignals"/> member names, or <c>CreationBurst</c>).</summary>
     public Counter<long> Signals { get; }
+
+    /// <summary>No tags. Small batches under load mean frontends are not busy enough to gain from batching.</summary>
+    public Histogram<long> ValidationBatchSize { get; }
 }

@@ -21,7 +21,7 @@ public sealed class SessionCluster : IAsyncDisposable
         ServiceId = serviceId;
         Redis = redis;
         Tokens = tokens;
-        Store = new SessionStore(cluster.Client, Tokens);
+        Store = new SessionStore(cluster.Client, Tokens, batchValidations: true); // as a frontend's store is
     }
 
     public InProcessTestCluster Cluster { get; }
