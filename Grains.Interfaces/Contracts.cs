@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace SessionGrains;
 
 /// <summary>Where a request came from: recorded at creation and on each validation.</summary>
-[GenerateSerializer, Immutable, Alias("sessiongrains.client-info")]
+[GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("sessiongrains.client-info")]
 public sealed record class ClientInfo(
     [property: Id(0)] string? IpAddress,
     [property: Id(1)] string? UserAgent);
@@ -84,7 +84,11 @@ public enum SignalPolicy
 }
 
 /// <summary>A live session as the store reports it. Never carries the token.</summary>
-[GenerateSerializer, Immutable, Alias("sessiongrains.session-info")]
+/// <remarks>
+/// Without reference tracking (it has no cycles and is never shared within a message): a batch of validation
+/// answers otherwise overflows the serializer's reference table, whose hashing showed in the silo's profile.
+/// </remarks>
+[GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("sessiongrains.session-info")]
 public sealed record class SessionInfo(
     [property: Id(0)] string SessionId,
     [property: Id(1)] string UserId,
