@@ -28,6 +28,9 @@ public sealed class SessionGrainsClientOptions
     /// </summary>
     public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Send concurrent validations in batches: see <see cref="SessionStoreOptions.BatchValidations"/>. Default null (automatic).</summary>
+    public bool? BatchValidations { get; set; }
+
     /// <summary>Gateway port of the local silo, used without <see cref="Redis"/>. Default 30000.</summary>
     public int GatewayPort { get; set; } = 30000;
 }

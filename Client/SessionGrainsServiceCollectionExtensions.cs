@@ -13,9 +13,9 @@ public static partial class SessionGrainsServiceCollectionExtensions
     /// <summary>
     /// Registers <see cref="ISessionStore"/> over the Orleans client or silo already in the container
     /// (a host app that calls <c>UseOrleans(silo => silo.AddSessionGrains())</c>, or a frontend that set up
-    /// its own <c>UseOrleansClient</c>), with its token keys validated at start-up. Outside a silo (no
-    /// <see cref="Orleans.Runtime.ILocalSiloDetails"/> in the container) concurrent validations are sent in
-    /// batches, one network message for many (<see cref="SessionStore"/>).
+    /// its own <c>UseOrleansClient</c>), with its token keys validated at start-up. Unless
+    /// <see cref="SessionStoreOptions.BatchValidations"/> says otherwise, concurrent validations are sent in
+    /// batches by a frontend connected to a single silo (never inside a silo).
     /// </summary>
     public static IServiceCollection AddSessionStore(this IServiceCollection services, Action<SessionStoreOptions>? configure = null)
     {
@@ -30,10 +30,12 @@ public static partial class SessionGrainsServiceCollectionExtensions
         services.TryAddSingleton(sp => CreateTokenCodec(
             sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<SessionStore>()));
+        services.TryAddSingleton<GatewayCount>();
+        services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<GatewayCount>());
         services.TryAddSingleton<ISessionStore>(sp => new SessionStore(
             sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<SessionTokenCodec>(),
-            batchValidations: sp.GetService<Orleans.Runtime.ILocalSiloDetails>() is null));
+            ValidationBatching(sp)));
         return services;
     }
 
@@ -72,6 +74,7 @@ public static partial class SessionGrainsServiceCollectionExtensions
         {
             store.TokenKeys = options.TokenKeys;
             store.RequireTokenKeys = options.Redis is not null;
+            store.BatchValidations = options.BatchValidations;
         });
     }
 
@@ -100,6 +103,20 @@ public static partial class SessionGrainsServiceCollectionExtensions
         services.AddOptions<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>(scheme)
             .PostConfigure<SessionGrainsTicketStore>((cookie, store) => cookie.SessionStore = store);
         return services;
+    }
+
+    /// <summary>When the store batches validations: never in a silo; in a frontend, while it is connected to one silo only.</summary>
+    private static Func<bool>? ValidationBatching(IServiceProvider services)
+    {
+        var inSilo = services.GetService<Orleans.Runtime.ILocalSiloDetails>() is not null;
+        var gateways = services.GetRequiredService<GatewayCount>();
+        return services.GetRequiredService<IOptions<SessionStoreOptions>>().Value.BatchValidations switch
+        {
+            true => static () => true,
+            false => null,
+            null when inSilo => null,
+            null => () => gateways.IsOne,
+        };
     }
 
     private static SessionTokenCodec CreateTokenCodec(SessionStoreOptions options, ILogger logger)

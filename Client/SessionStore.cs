@@ -8,22 +8,37 @@ namespace SessionGrains;
 /// failures are retried briefly (<see cref="SessionStoreRetry"/>), then reported as
 /// <see cref="SessionStoreUnavailableException"/>.
 /// </summary>
-/// <param name="grains">The Orleans client of a frontend, or the grain factory of a host app's silo.</param>
-/// <param name="tokens">The codec that checks and makes tokens.</param>
-/// <param name="batchValidations">
-/// Send concurrent validations in batches (<see cref="ValidationBatcher"/>): for a client outside the cluster,
-/// where each call is a network message. In a silo, calls to local grains cost no message, and batching them
-/// only adds a hop. <see cref="SessionGrainsServiceCollectionExtensions.AddSessionStore"/> chooses for you.
-/// </param>
-public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens, bool batchValidations = false) : ISessionStore
+/// <remarks>
+/// Concurrent validations can travel in batches (<see cref="ValidationBatcher"/>), which pays for a frontend
+/// connected to a single silo; <see cref="SessionGrainsServiceCollectionExtensions.AddSessionStore"/> decides.
+/// </remarks>
+public sealed class SessionStore : ISessionStore
 {
-    private readonly ValidationBatcher? _batcher = batchValidations ? new ValidationBatcher(grains) : null;
+    private readonly IGrainFactory _grains;
+    private readonly SessionTokenCodec _tokens;
+    private readonly ValidationBatcher? _batcher;
+
+    /// <summary>A store that sends every call on its own.</summary>
+    /// <param name="grains">The Orleans client of a frontend, or the grain factory of a host app's silo.</param>
+    /// <param name="tokens">The codec that checks and makes tokens.</param>
+    public SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
+        : this(grains, tokens, batchWhen: null)
+    {
+    }
+
+    /// <summary>A store that batches concurrent validations whenever <paramref name="batchWhen"/> says so (null: never).</summary>
+    internal SessionStore(IGrainFactory grains, SessionTokenCodec tokens, Func<bool>? batchWhen)
+    {
+        _grains = grains;
+        _tokens = tokens;
+        _batcher = batchWhen is null ? null : new ValidationBatcher(grains, batchWhen);
+    }
 
     /// <inheritdoc/>
     public async Task<CreatedSession> CreateAsync(string userId, SessionCreateOptions? options = null, CancellationToken cancellationToken = default)
     {
         SessionIds.ValidateUserId(userId);
-        var token = tokens.Create();
+        var token = _tokens.Create();
         options ??= new SessionCreateOptions();
         var result = await Call(() => Index(userId).CreateSessionAsync(token.SessionId, options), cancellationToken).ConfigureAwait(false);
         return result switch
@@ -36,7 +51,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens,
 
     /// <inheritdoc/>
     public Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default) =>
-        tokens.TryParse(token, out var parsed)
+        _tokens.TryParse(token, out var parsed)
             ? Call(() => _batcher?.ValidateAsync(parsed.SessionId, client) ?? Session(parsed.SessionId).ValidateAsync(client), cancellationToken)
             : Task.FromResult<SessionInfo?>(null);
 
@@ -44,7 +59,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens,
     public async Task<SessionInfo?> UpdateAsync(string? token, SessionUpdate change, long? expectedVersion = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(change);
-        if (!tokens.TryParse(token, out var parsed))
+        if (!_tokens.TryParse(token, out var parsed))
         {
             return null;
         }
@@ -63,7 +78,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens,
             return null;
         }
 
-        var next = tokens.Create();
+        var next = _tokens.Create();
         var session = await Call(() => Index(userId).RotateSessionAsync(sessionId, next.SessionId, gracePeriod), cancellationToken).ConfigureAwait(false);
         return session is null ? null : new CreatedSession(next, session);
     }
@@ -106,7 +121,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens,
     public async Task<long> CountAsync(CancellationToken cancellationToken = default)
     {
         var shards = Enumerable.Range(0, ISessionCounterGrain.Shards)
-            .Select(shard => Call(() => grains.GetGrain<ISessionCounterGrain>(shard).GetAsync(), cancellationToken));
+            .Select(shard => Call(() => _grains.GetGrain<ISessionCounterGrain>(shard).GetAsync(), cancellationToken));
         return (await Task.WhenAll(shards).ConfigureAwait(false)).Sum();
     }
 
@@ -120,7 +135,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens,
     /// <summary>The session id and user of a live token, or null: the first hop of operations the user index decides.</summary>
     private async Task<(string SessionId, string UserId)?> OwnerAsync(string? token, CancellationToken cancellationToken)
     {
-        if (!tokens.TryParse(token, out var parsed))
+        if (!_tokens.TryParse(token, out var parsed))
         {
             return null;
         }
@@ -132,7 +147,7 @@ public sealed class SessionStore(IGrainFactory grains, SessionTokenCodec tokens,
     private static Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancellationToken) =>
         SessionStoreRetry.ExecuteAsync(call, cancellationToken);
 
-    private ISessionGrain Session(string sessionId) => grains.Session(sessionId);
+    private ISessionGrain Session(string sessionId) => _grains.Session(sessionId);
 
-    private IUserSessionsGrain Index(string userId) => grains.UserSessions(userId);
+    private IUserSessionsGrain Index(string userId) => _grains.UserSessions(userId);
 }

@@ -17,6 +17,13 @@ public sealed class SessionStoreOptions
     /// otherwise a key is generated for the process, and its tokens stop working when it restarts.
     /// </summary>
     public bool RequireTokenKeys { get; set; }
+
+    /// <summary>
+    /// Send concurrent validations to the cluster in batches, one message for many (README, "How it works").
+    /// Null (the default): in a frontend while it is connected to a single silo, where it pays; never inside a
+    /// silo, where calls to local grains are not messages. True: always; false: never.
+    /// </summary>
+    public bool? BatchValidations { get; set; }
 }
 
 internal sealed class SessionStoreOptionsValidator : IValidateOptions<SessionStoreOptions>

@@ -13,7 +13,9 @@ namespace SessionGrains;
 /// A batch is answered when its slowest validation is (a session that has to be activated from storage
 /// first), so under load one cold session can hold up the warm ones sent with it by a storage read.
 /// </remarks>
-internal sealed class ValidationBatcher(IGrainFactory grains)
+/// <param name="grains">The frontend's Orleans client.</param>
+/// <param name="worthBatching">Checked per validation: when false, it goes straight to its grain (see <see cref="GatewayCount"/>).</param>
+internal sealed class ValidationBatcher(IGrainFactory grains, Func<bool> worthBatching)
 {
     /// <summary>
     /// Batches out at once: enough to keep both ends busy while answers travel, few enough that batches fill
@@ -33,6 +35,11 @@ internal sealed class ValidationBatcher(IGrainFactory grains)
 
     public Task<SessionInfo?> ValidateAsync(string sessionId, ClientInfo? client)
     {
+        if (!worthBatching())
+        {
+            return grains.Session(sessionId).ValidateAsync(client);
+        }
+
         var waiting = new Waiting(new SessionValidationRequest(sessionId, client));
         _waiting.Enqueue(waiting);
         SendWhileRoom();

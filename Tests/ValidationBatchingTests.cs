@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Microsoft.Extensions.DependencyInjection;
 using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
@@ -137,5 +138,66 @@ public sealed class ValidationBatchFailureTests : IAsyncLifetime
         {
             return (null, exception);
         }
+    }
+}
+
+/// <summary>
+/// Who batches by default (<c>AddSessionStore</c>): a frontend connected to one silo, where the batch's
+/// sessions are all local to the silo that receives it; not one connected to several (the gateway would
+/// re-send most of the batch to other silos one by one); never a store inside a silo.
+/// </summary>
+public sealed class ValidationBatchingDefaultTests
+{
+    private static readonly string TokenKeys = "k1:" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(1, true)]
+    [InlineData(2, false)]
+    public async Task A_frontend_batches_validations_only_while_it_is_connected_to_a_single_silo(short silos, bool batches)
+    {
+        await using var cluster = await SessionCluster.StartAsync(redis: null, silos, configureClient: services => services.AddSessionStore(o => o.TokenKeys = TokenKeys));
+        var clientServices = cluster.Cluster.Client.ServiceProvider;
+        var gateways = clientServices.GetRequiredService<GatewayCount>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (gateways.IsOne != (silos == 1) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50, Ct); // the client opens its other gateway connections after its first
+        }
+
+        Assert.Equal(silos == 1, gateways.IsOne);
+        var batched = await BatchedAsync(cluster, clientServices.GetRequiredService<ISessionStore>());
+
+        Assert.Equal(batches, batched > 0);
+    }
+
+    [Fact]
+    public async Task A_store_inside_a_silo_never_batches()
+    {
+        await using var cluster = await SessionCluster.StartAsync(
+            redis: null,
+            1,
+            configureSilo: silo => silo.Services.AddSessionStore(o => o.TokenKeys = TokenKeys),
+            configureClient: services => services.AddSessionStore(o => o.TokenKeys = TokenKeys));
+        var inSilo = cluster.Cluster.Silos[0].ServiceProvider.GetRequiredService<ISessionStore>();
+
+        Assert.Equal(0, await BatchedAsync(cluster, inSilo));
+    }
+
+    /// <summary>Validations batched while <paramref name="store"/> validates 20 sessions ten times each, all at once.</summary>
+    private static async Task<long> BatchedAsync(SessionCluster cluster, ISessionStore store)
+    {
+        var frontend = cluster.Cluster.Client.ServiceProvider.GetRequiredService<ISessionStore>();
+        var tokens = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            tokens.Add((await frontend.CreateAsync($"defaults-{i}", cancellationToken: Ct)).Token.Value);
+        }
+
+        using var metrics = new MetricRecorder(cluster.Cluster.Silos.Select(s => s.ServiceProvider));
+        var answers = await Task.WhenAll(Enumerable.Range(0, 10).SelectMany(_ => tokens).Select(t => store.ValidateAsync(t, cancellationToken: Ct)));
+        Assert.All(answers, Assert.NotNull);
+        return metrics.Total(ValidationBatchingTests.BatchSize);
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Orleans.Hosting;
 using Orleans.Runtime;
@@ -21,7 +22,7 @@ public sealed class SessionCluster : IAsyncDisposable
         ServiceId = serviceId;
         Redis = redis;
         Tokens = tokens;
-        Store = new SessionStore(cluster.Client, Tokens, batchValidations: true); // as a frontend's store is
+        Store = new SessionStore(cluster.Client, Tokens, batchWhen: () => true); // every path of a frontend's store
     }
 
     public InProcessTestCluster Cluster { get; }
@@ -44,7 +45,8 @@ public sealed class SessionCluster : IAsyncDisposable
         Action<SessionGrainsOptions>? configure = null,
         Action<ISiloBuilder>? configureSilo = null,
         string? serviceId = null,
-        SessionTokenCodec? tokens = null)
+        SessionTokenCodec? tokens = null,
+        Action<IServiceCollection>? configureClient = null)
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         serviceId ??= "test-" + Guid.NewGuid().ToString("N")[..10];
@@ -52,7 +54,11 @@ public sealed class SessionCluster : IAsyncDisposable
         builder.Options.ServiceId = serviceId;
         builder.Options.ClusterId = serviceId;
         builder.ConfigureHost(host => host.Logging.AddTokenLogWatch());
-        builder.ConfigureClientHost(host => host.Logging.AddTokenLogWatch());
+        builder.ConfigureClientHost(host =>
+        {
+            host.Logging.AddTokenLogWatch();
+            configureClient?.Invoke(host.Services);
+        });
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddSessionGrains(options =>
