@@ -23,7 +23,10 @@ internal sealed class ValidationBatcher(IGrainFactory grains, Func<bool> worthBa
     /// </summary>
     internal const int MaxBatchesInFlight = 4;
 
-    /// <summary>Stateless-worker keys the batches rotate over, so that a client with several gateways uses them all.</summary>
+    /// <summary>
+    /// Stateless-worker keys the batches rotate over: each key is a worker of its own, so batches out together
+    /// are mostly fanned out by different activations instead of taking turns in one.
+    /// </summary>
     private const int Keys = 16;
 
     private readonly ConcurrentQueue<Waiting> _waiting = new();
