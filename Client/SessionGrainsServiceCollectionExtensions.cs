@@ -30,8 +30,13 @@ public static partial class SessionGrainsServiceCollectionExtensions
         services.TryAddSingleton(sp => CreateTokenCodec(
             sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<SessionStore>()));
-        services.TryAddSingleton<GatewayCount>();
-        services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<GatewayCount>());
+        if (!services.Any(service => service.ServiceType == typeof(GatewayCount)))
+        {
+            // Once, however often this is called: Orleans notifies every registered observer.
+            services.AddSingleton<GatewayCount>();
+            services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<GatewayCount>());
+        }
+
         services.TryAddSingleton<ISessionStore>(sp => new SessionStore(
             sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<SessionTokenCodec>(),
