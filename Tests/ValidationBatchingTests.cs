@@ -185,6 +185,15 @@ public sealed class ValidationBatchingDefaultTests
         Assert.Equal(0, await BatchedAsync(cluster, inSilo));
     }
 
+    [Fact]
+    public void Adding_the_store_twice_registers_one_gateway_observer()
+    {
+        var services = new ServiceCollection().AddSessionStore().AddSessionStore();
+
+        Assert.Single(services, service => service.ServiceType == typeof(IClusterConnectionStatusObserver));
+        Assert.Single(services, service => service.ServiceType == typeof(GatewayCount));
+    }
+
     /// <summary>Validations batched while <paramref name="store"/> validates 20 sessions ten times each, all at once.</summary>
     private static async Task<long> BatchedAsync(SessionCluster cluster, ISessionStore store)
     {
