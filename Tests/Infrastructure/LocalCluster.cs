@@ -64,7 +64,8 @@ public sealed class LocalCluster : IAsyncDisposable
         ["Logging__LogLevel__Default"] = "Warning",
     };
 
-    public static async Task<LocalCluster> StartAsync(string redisConfiguration, int silos)
+    /// <param name="batchValidations">The frontend's <see cref="SessionGrainsClientOptions.BatchValidations"/> (null: automatic, off with several silos).</param>
+    public static async Task<LocalCluster> StartAsync(string redisConfiguration, int silos, bool? batchValidations = null)
     {
         var cluster = new LocalCluster(redisConfiguration, Directory.CreateTempSubdirectory("sessiongrains-cluster-").FullName);
         try
@@ -77,7 +78,7 @@ public sealed class LocalCluster : IAsyncDisposable
 
             await Task.WhenAll(starting.Select(s => s.StartAsync()));
 
-            await cluster.StartClientAsync();
+            await cluster.StartClientAsync(batchValidations);
             await cluster.WaitForActiveSilosAsync(silos, TimeSpan.FromSeconds(60));
             return cluster;
         }
@@ -125,7 +126,7 @@ public sealed class LocalCluster : IAsyncDisposable
         }
     }
 
-    private async Task StartClientAsync()
+    private async Task StartClientAsync(bool? batchValidations)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.AddTokenLogWatch();
@@ -136,6 +137,7 @@ public sealed class LocalCluster : IAsyncDisposable
             o.ClusterId = ServiceId;
             o.TokenKeys = TokenKeys;
             o.ResponseTimeout = TimeSpan.FromSeconds(5);
+            o.BatchValidations = batchValidations;
         });
         _client = builder.Build();
         await _client.StartAsync();
