@@ -16,7 +16,7 @@ public sealed class SessionStore : ISessionStore
 {
     private readonly IGrainFactory _grains;
     private readonly SessionTokenCodec _tokens;
-    private readonly ValidationBatcher? _batcher;
+    private readonly ValidationBatcher _validations;
 
     /// <summary>A store that sends every call on its own.</summary>
     /// <param name="grains">The Orleans client of a frontend, or the grain factory of a host app's silo.</param>
@@ -31,7 +31,7 @@ public sealed class SessionStore : ISessionStore
     {
         _grains = grains;
         _tokens = tokens;
-        _batcher = batchWhen is null ? null : new ValidationBatcher(grains, batchWhen);
+        _validations = new ValidationBatcher(grains, batchWhen ?? (static () => false));
     }
 
     /// <inheritdoc/>
@@ -52,7 +52,7 @@ public sealed class SessionStore : ISessionStore
     /// <inheritdoc/>
     public Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default) =>
         _tokens.TryParse(token, out var parsed)
-            ? Call(() => _batcher?.ValidateAsync(parsed.SessionId, client) ?? Session(parsed.SessionId).ValidateAsync(client), cancellationToken)
+            ? Call(() => _validations.ValidateAsync(parsed.SessionId, client), cancellationToken)
             : Task.FromResult<SessionInfo?>(null);
 
     /// <inheritdoc/>

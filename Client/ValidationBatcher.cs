@@ -14,7 +14,10 @@ namespace SessionGrains;
 /// first), so under load one cold session can hold up the warm ones sent with it by a storage read.
 /// </remarks>
 /// <param name="grains">The frontend's Orleans client.</param>
-/// <param name="worthBatching">Checked per validation: when false, it goes straight to its grain (see <see cref="GatewayCount"/>).</param>
+/// <param name="worthBatching">
+/// Checked per validation: when false, it goes straight to its grain (see <see cref="GatewayCount"/>). Every
+/// validation of a <see cref="SessionStore"/> passes here, so this is the one place that decides.
+/// </param>
 internal sealed class ValidationBatcher(IGrainFactory grains, Func<bool> worthBatching)
 {
     /// <summary>
