@@ -40,8 +40,7 @@ internal sealed class RedisProcess : IAsyncDisposable
 
     public static async Task<RedisProcess> StartAsync()
     {
-        var executable = Candidates.FirstOrDefault(File.Exists)
-            ?? throw new InvalidOperationException("redis-server was not found: install it with 'apt-get install redis-server'.");
+        var executable = Candidates.FirstOrDefault(File.Exists) ?? await InstallAsync();
         var directory = Directory.CreateTempSubdirectory("sessiongrains-bench-").FullName;
         var port = FreePort();
         var process = Process.Start(new ProcessStartInfo(executable)
@@ -65,6 +64,17 @@ internal sealed class RedisProcess : IAsyncDisposable
                 await Task.Delay(100);
             }
         }
+    }
+
+    /// <summary>Installs the Debian package with the script test.sh uses, the one thing a fresh machine lacks.</summary>
+    private static async Task<string> InstallAsync()
+    {
+        var script = Path.Combine(AppContext.BaseDirectory, "install-missing.sh");
+        using var install = Process.Start(new ProcessStartInfo("bash") { ArgumentList = { script, "redis-server=redis-server" } })!;
+        await install.WaitForExitAsync();
+        return Candidates.FirstOrDefault(File.Exists)
+            ?? throw new InvalidOperationException(
+                $"redis-server was not found and could not be installed (exit code {install.ExitCode}): install it with 'apt-get install redis-server'.");
     }
 
     public static int FreePort()
