@@ -46,7 +46,8 @@ internal static class BenchmarkRunner
         await using var coHosted = await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0));
         await using var scaledOut = options.Silos > 1 ? await SessionGrainsTarget.StartExternalAsync(redis.ConfigurationString(0), options.Silos) : null;
         ISessionTarget[] stores = scaledOut is null ? [seed, redisCache, external, coHosted] : [seed, redisCache, external, scaledOut, coHosted];
-        ISessionTarget[] targets = [seed, seedSliding, .. stores.Skip(1)];
+        var floor = new GrainCallFloorTarget(external);
+        ISessionTarget[] targets = [seed, seedSliding, .. stores.Skip(1), floor];
 
         var results = new List<Measurement>();
 
@@ -68,7 +69,7 @@ internal static class BenchmarkRunner
                 var first = round % measuring.Count;
                 foreach (var target in measuring.Skip(first).Concat(measuring.Take(first)))
                 {
-                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, concurrency ?? options.Concurrency, options.Duration, operationFor(target));
+                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, concurrency ?? options.Concurrency, options.Duration, operationFor(target), redis.CpuSecondsAsync);
                     if (round > 0)
                     {
                         rounds.Add(measurement);
@@ -91,13 +92,14 @@ internal static class BenchmarkRunner
         }
 
         populations[seedSliding] = populations[seed];
+        populations[floor] = populations[external];
 
         // The validate workloads measure sessions in use. Every session is validated once first, unmeasured, in
         // every store alike: SessionGrains activates a session on its first use, not when it is created.
         log.WriteLine("Using each session once...");
-        foreach (var (target, handles) in populations.Where(p => p.Key != seedSliding))
+        foreach (var target in stores)
         {
-            foreach (var chunk in handles.Chunk(500))
+            foreach (var chunk in populations[target].Chunk(500))
             {
                 await Task.WhenAll(chunk.Select(target.ValidateAsync));
             }

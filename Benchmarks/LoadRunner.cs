@@ -20,6 +20,12 @@ internal sealed record class Measurement(string Target, string Workload, long Op
     /// external client, the caller and the silo together co-hosted. Garbage per call is what gen-0 collections pay for.
     /// </summary>
     public double AllocatedBytesPerOperation { get; init; }
+
+    /// <summary>
+    /// CPU time the redis-server process spent per operation while this target ran alone (every operation of the
+    /// round, warm-up included): what each design costs the one single-threaded server they all share.
+    /// </summary>
+    public double RedisCpuMicrosecondsPerOperation { get; init; }
 }
 
 /// <summary>
@@ -29,9 +35,12 @@ internal sealed record class Measurement(string Target, string Workload, long Op
 internal static class LoadRunner
 {
     /// <param name="operation">One operation; gets the caller's index and random source; returns the time not to count (setup inside the operation).</param>
+    /// <param name="redisCpuSeconds">Reads the redis-server's CPU time so far.</param>
     public static async Task<Measurement> MeasureAsync(
-        string target, Workload workload, int concurrency, TimeSpan duration, Func<int, Random, Task<TimeSpan>> operation)
+        string target, Workload workload, int concurrency, TimeSpan duration, Func<int, Random, Task<TimeSpan>> operation, Func<Task<double>> redisCpuSeconds)
     {
+        var redisCpuAtStart = await redisCpuSeconds();
+        var operations = 0L;
         var warmUp = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, duration.Ticks / 5));
         var latencies = new List<double>[concurrency];
         var errors = 0L;
@@ -59,6 +68,7 @@ internal static class LoadRunner
                 }
 
                 var took = Stopwatch.GetElapsedTime(started) - excluded;
+                Interlocked.Increment(ref operations);
                 if (clock.Elapsed > warmUp)
                 {
                     if (Volatile.Read(ref allocatedAtWarmUpEnd) < 0)
@@ -79,6 +89,7 @@ internal static class LoadRunner
             }
         })));
 
+        var redisCpu = await redisCpuSeconds() - redisCpuAtStart;
         var allocated = allocatedAtWarmUpEnd < 0 ? 0 : GC.GetTotalAllocatedBytes() - allocatedAtWarmUpEnd;
         var all = latencies.SelectMany(l => l).Order().ToArray();
         // Throughput over the time the callers spent in measured operations (setup inside an operation excluded).
@@ -87,6 +98,7 @@ internal static class LoadRunner
             busySeconds > 0 ? all.Length / busySeconds : 0, Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 0.999))
         {
             AllocatedBytesPerOperation = all.Length + errors > 0 ? (double)allocated / (all.Length + errors) : 0,
+            RedisCpuMicrosecondsPerOperation = operations > 0 ? redisCpu * 1e6 / operations : 0,
         };
     }
 

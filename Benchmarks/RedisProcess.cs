@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using StackExchange.Redis;
@@ -34,6 +35,13 @@ internal sealed class RedisProcess : IAsyncDisposable
         var options = ConfigurationOptions.Parse(configuration);
         options.SocketManager = SocketManager.ThreadPool;
         return options;
+    }
+
+    /// <summary>CPU time the server has used so far (user and system, all its threads), from <c>INFO cpu</c>.</summary>
+    public async Task<double> CpuSecondsAsync()
+    {
+        var cpu = (await Connection.GetServers()[0].InfoAsync("cpu")).SelectMany(group => group).ToDictionary(p => p.Key, p => p.Value);
+        return double.Parse(cpu["used_cpu_user"], CultureInfo.InvariantCulture) + double.Parse(cpu["used_cpu_sys"], CultureInfo.InvariantCulture);
     }
 
     public string ConfigurationString(int database = 0) => $"127.0.0.1:{Port},defaultDatabase={database}";

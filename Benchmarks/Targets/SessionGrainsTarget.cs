@@ -31,6 +31,12 @@ internal sealed class SessionGrainsTarget : ISessionTarget
 
     public ISessionStore Store { get; }
 
+    /// <summary>The Orleans client (external) or the silo's grain factory (co-hosted) under the store.</summary>
+    public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
+
+    /// <summary>The codec that made this target's tokens.</summary>
+    public SessionTokenCodec Tokens => _host.Services.GetRequiredService<SessionTokenCodec>();
+
     public bool Supports(Workload workload) => true;
 
     /// <summary>An Orleans client (the frontend) and <paramref name="silos"/> silo processes clustered through Redis.</summary>
