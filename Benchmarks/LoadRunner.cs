@@ -23,9 +23,10 @@ internal sealed record class Measurement(string Target, string Workload, long Op
 
     /// <summary>
     /// CPU time the redis-server process spent per operation while this target ran alone (every operation of the
-    /// round, warm-up included): what each design costs the one single-threaded server they all share.
+    /// round, warm-up included): what each design costs the one single-threaded server they all share. Null where
+    /// the operations do unmeasured setup (delete-all creates its 50 sessions first), whose Redis time cannot be told apart.
     /// </summary>
-    public double RedisCpuMicrosecondsPerOperation { get; init; }
+    public double? RedisCpuMicrosecondsPerOperation { get; init; }
 }
 
 /// <summary>
@@ -41,6 +42,7 @@ internal static class LoadRunner
     {
         var redisCpuAtStart = await redisCpuSeconds();
         var operations = 0L;
+        var setupExcluded = false;
         var warmUp = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, duration.Ticks / 5));
         var latencies = new List<double>[concurrency];
         var errors = 0L;
@@ -69,6 +71,10 @@ internal static class LoadRunner
 
                 var took = Stopwatch.GetElapsedTime(started) - excluded;
                 Interlocked.Increment(ref operations);
+                if (excluded > TimeSpan.Zero)
+                {
+                    setupExcluded = true;
+                }
                 if (clock.Elapsed > warmUp)
                 {
                     if (Volatile.Read(ref allocatedAtWarmUpEnd) < 0)
@@ -98,7 +104,7 @@ internal static class LoadRunner
             busySeconds > 0 ? all.Length / busySeconds : 0, Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 0.999))
         {
             AllocatedBytesPerOperation = all.Length + errors > 0 ? (double)allocated / (all.Length + errors) : 0,
-            RedisCpuMicrosecondsPerOperation = operations > 0 ? redisCpu * 1e6 / operations : 0,
+            RedisCpuMicrosecondsPerOperation = operations > 0 && !setupExcluded ? redisCpu * 1e6 / operations : null,
         };
     }
 
