@@ -65,7 +65,9 @@ internal sealed partial class SessionGrain
         {
             try
             {
-                await PersistAccessAsync();
+                // With the last silo going, the index could not be placed to hear it: its "last active" is an
+                // estimate anyway, and catches up on the next write that is due.
+                await PersistAccessAsync(reportToIndex: !_lastSiloShutdown.IsUnderWay);
             }
             catch (Exception exception)
             {
@@ -86,7 +88,7 @@ internal sealed partial class SessionGrain
         return now - stored.LastAccessedAt >= interval ? PersistAccessAsync() : Task.CompletedTask;
     }
 
-    private async Task PersistAccessAsync()
+    private async Task PersistAccessAsync(bool reportToIndex = true)
     {
         var session = Live!;
         if (session.LastAccessedAt == _state.State.Session?.LastAccessedAt)
@@ -97,7 +99,10 @@ internal sealed partial class SessionGrain
         await WriteAsync(session);
 
         // Lazily keep the index's "last active" (and its expiry estimate) close to the truth.
-        await GrainFactory.UserSessions(session.UserId).ReportActivityAsync(SessionSummary.From(session));
+        if (reportToIndex)
+        {
+            await GrainFactory.UserSessions(session.UserId).ReportActivityAsync(SessionSummary.From(session));
+        }
     }
 
     /// <summary>Ends the session without its index asking (expiry, a signal policy) and tells the index, one-way.</summary>

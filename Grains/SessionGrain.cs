@@ -25,17 +25,20 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     // instead cost co-hosted validation about a third of its throughput in GC pauses (measured, README).
     private SessionInfo? _session;
     private DateTimeOffset _lastAccessedAt;
+    private readonly LastSiloShutdown _lastSiloShutdown;
 
     public SessionGrain(
         [PersistentState(StateName, StorageNames.Sessions)] IPersistentState<SessionState> state,
         IOptions<SessionGrainsOptions> options,
         SessionGrainsMetrics metrics,
+        LastSiloShutdown lastSiloShutdown,
         ILogger<SessionGrain> logger)
     {
         _state = state;
         _options = options.Value;
         _time = _options.TimeProvider;
         _metrics = metrics;
+        _lastSiloShutdown = lastSiloShutdown;
         _logger = logger;
     }
 

@@ -7,13 +7,15 @@ namespace SessionGrains;
 /// The storage the session grains see: the configured provider (Redis or memory), counted in
 /// <see cref="SessionGrainsMetrics"/>, with Redis the key TTL backstop applied after each write, and any
 /// failure but an etag conflict reported as <see cref="SessionStoreUnavailableException"/> (HTTP 503), so
-/// callers get one clear error whatever the provider threw.
+/// callers get one clear error whatever the provider threw. The in-memory store ends with the last silo:
+/// while that one stops, writes to it are skipped (<see cref="LastSiloShutdown"/>), as nothing could keep them.
 /// </summary>
 internal sealed partial class SessionGrainStorage(
     string name,
     IGrainStorage inner,
     SessionGrainsMetrics metrics,
     RedisSessionExpiryBackstop? expiryBackstop,
+    LastSiloShutdown? endsWithLastSilo,
     ILogger<SessionGrainStorage> logger) : IGrainStorage
 {
     private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
@@ -24,7 +26,7 @@ internal sealed partial class SessionGrainStorage(
         GuardAsync("read", () => inner.ReadStateAsync(stateName, grainId, grainState));
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
-        GuardAsync("write", async () =>
+        endsWithLastSilo?.IsUnderWay == true ? Task.CompletedTask : GuardAsync("write", async () =>
         {
             await inner.WriteStateAsync(stateName, grainId, grainState).ConfigureAwait(false);
             if (expiryBackstop is not null && grainState.State is IExpiringState expiring)
@@ -34,7 +36,7 @@ internal sealed partial class SessionGrainStorage(
         });
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
-        GuardAsync("clear", () => inner.ClearStateAsync(stateName, grainId, grainState));
+        endsWithLastSilo?.IsUnderWay == true ? Task.CompletedTask : GuardAsync("clear", () => inner.ClearStateAsync(stateName, grainId, grainState));
 
     private async Task GuardAsync(string operation, Func<Task> call)
     {

@@ -39,6 +39,7 @@ public static class SessionGrainsSiloBuilderExtensions
         });
 
         services.TryAddSingleton<SessionGrainsMetrics>();
+        services.TryAddSingleton<LastSiloShutdown>();
         var redis = options.Redis is { } configuration
             ? RedisConfiguration.Parse(configuration, $"{SessionGrainsOptions.SectionName}:Redis", options.RedisCaCertificate)
             : null;
@@ -80,6 +81,7 @@ public static class SessionGrainsSiloBuilderExtensions
                     grainId => StorageKey(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId, grainId),
                     sp.GetRequiredService<RedisConnection>(),
                     sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value),
+                redis is null ? sp.GetRequiredService<LastSiloShutdown>() : null,
                 sp.GetRequiredService<ILogger<SessionGrainStorage>>()));
         }
 
