@@ -44,9 +44,15 @@ internal sealed partial class RedisStartupCheck(ConfigurationOptions redis, ILog
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Whether Redis may still be coming up (unreachable, or loading its data), not refusing us for good.</summary>
+    /// <remarks>
+    /// StackExchange.Redis reports a TLS handshake that timed out or broke off (an <see cref="IOException"/>; seen on a
+    /// loaded machine) as an authentication failure too; only a refusal (a wrong password, an untrusted certificate)
+    /// is final.
+    /// </remarks>
     internal static bool IsStillStarting(RedisException exception) => exception switch
     {
-        RedisConnectionException connection => connection.FailureType is not ConnectionFailureType.AuthenticationFailure,
+        RedisConnectionException connection => connection.FailureType is not ConnectionFailureType.AuthenticationFailure
+            || connection.InnerException is IOException,
         RedisServerException server => server.Message.StartsWith("LOADING", StringComparison.Ordinal),
         _ => false,
     };

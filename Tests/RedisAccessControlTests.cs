@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using SessionGrains.Tests.Infrastructure;
+using StackExchange.Redis;
 
 namespace SessionGrains.Tests;
 
@@ -69,6 +70,19 @@ public sealed class RedisAccessControlTests
         var failure = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
 
         Assert.Contains("SessionStore:Redis: cannot use Redis", Flatten(failure), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_tls_handshake_that_broke_off_is_waited_out_but_a_refusal_is_final()
+    {
+        // StackExchange.Redis calls all three an authentication failure; only the first may pass (seen in CI: the
+        // handshake timed out on the loaded machine and start-up gave up as if the credentials were wrong).
+        Assert.True(SessionGrains.Silo.RedisStartupCheck.IsStillStarting(new RedisConnectionException(
+            ConnectionFailureType.AuthenticationFailure, "handshake", new IOException("Unable to read data from the transport connection: Operation canceled."))));
+        Assert.False(SessionGrains.Silo.RedisStartupCheck.IsStillStarting(new RedisConnectionException(
+            ConnectionFailureType.AuthenticationFailure, "untrusted", new System.Security.Authentication.AuthenticationException("The remote certificate is invalid."))));
+        Assert.False(SessionGrains.Silo.RedisStartupCheck.IsStillStarting(new RedisConnectionException(ConnectionFailureType.AuthenticationFailure, "WRONGPASS")));
+        Assert.True(SessionGrains.Silo.RedisStartupCheck.IsStillStarting(new RedisConnectionException(ConnectionFailureType.UnableToConnect, "not up yet")));
     }
 
     [Fact]
