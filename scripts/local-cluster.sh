@@ -5,9 +5,10 @@
 #   scripts/local-cluster.sh [silos=3]
 #   curl -s -X POST localhost:5081/sessions -H 'content-type: application/json' -d '{"userId":"alice"}'
 #
-# Needs redis-server (apt-get install redis-server) and the .NET SDK.
+# Needs the .NET SDK; installs redis-server (Debian package) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-missing.sh redis-server=redis-server
 silos=${1:-3}
 redis_port=${REDIS_PORT:-6390}
 work=$(mktemp -d -t sessiongrains-local-XXXX)
