@@ -14,16 +14,18 @@ redis_port=${REDIS_PORT:-6390}
 work=$(mktemp -d -t sessiongrains-local-XXXX)
 pids=()
 
+# Silos first, Redis last: a stopping silo still writes its sessions' last access and leaves the membership table.
 stop() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null || true
   echo "stopped; logs and Redis data in $work"
 }
 trap stop EXIT
 trap 'exit 130' INT TERM
 
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" --appendonly yes --appendfsync everysec >"$work/redis.log" 2>&1 &
-pids+=($!)
+redis_pid=$!
 
 dotnet build Silo -c Release -v quiet >/dev/null
 export SessionStore__Redis="127.0.0.1:$redis_port"
