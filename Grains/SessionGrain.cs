@@ -17,6 +17,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     private readonly TimeProvider _time;
     private readonly ILogger<SessionGrain> _logger;
     private readonly SessionGrainsMetrics _metrics;
+    private readonly LastSiloShutdown _lastSiloShutdown;
 
     // The live session is _session slid to _lastAccessedAt (see Live), which may be newer than the stored
     // one (see PersistAccessIfDueAsync). The slide is kept apart, as a value, so that the hot path (a
@@ -25,7 +26,6 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     // instead cost co-hosted validation about a third of its throughput in GC pauses (measured, README).
     private SessionInfo? _session;
     private DateTimeOffset _lastAccessedAt;
-    private readonly LastSiloShutdown _lastSiloShutdown;
 
     public SessionGrain(
         [PersistentState(StateName, StorageNames.Sessions)] IPersistentState<SessionState> state,

@@ -26,7 +26,7 @@ internal sealed partial class SessionGrainStorage(
         GuardAsync("read", () => inner.ReadStateAsync(stateName, grainId, grainState));
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
-        endsWithLastSilo?.IsUnderWay == true ? Task.CompletedTask : GuardAsync("write", async () =>
+        StoreEndsNow ? Task.CompletedTask : GuardAsync("write", async () =>
         {
             await inner.WriteStateAsync(stateName, grainId, grainState).ConfigureAwait(false);
             if (expiryBackstop is not null && grainState.State is IExpiringState expiring)
@@ -36,7 +36,10 @@ internal sealed partial class SessionGrainStorage(
         });
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
-        endsWithLastSilo?.IsUnderWay == true ? Task.CompletedTask : GuardAsync("clear", () => inner.ClearStateAsync(stateName, grainId, grainState));
+        StoreEndsNow ? Task.CompletedTask : GuardAsync("clear", () => inner.ClearStateAsync(stateName, grainId, grainState));
+
+    // The in-memory store while the last silo stops: nothing written now could be kept.
+    private bool StoreEndsNow => endsWithLastSilo?.IsUnderWay == true;
 
     private async Task GuardAsync(string operation, Func<Task> call)
     {
