@@ -25,6 +25,8 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         _host = host;
         _silos = silos;
         Store = host.Services.GetRequiredService<ISessionStore>();
+        Grains = host.Services.GetRequiredService<IGrainFactory>();
+        Tokens = host.Services.GetRequiredService<SessionTokenCodec>();
     }
 
     public string Name { get; }
@@ -32,10 +34,10 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     public ISessionStore Store { get; }
 
     /// <summary>The Orleans client (external) or the silo's grain factory (co-hosted) under the store.</summary>
-    public IGrainFactory Grains => _host.Services.GetRequiredService<IGrainFactory>();
+    public IGrainFactory Grains { get; }
 
     /// <summary>The codec that made this target's tokens.</summary>
-    public SessionTokenCodec Tokens => _host.Services.GetRequiredService<SessionTokenCodec>();
+    public SessionTokenCodec Tokens { get; }
 
     public bool Supports(Workload workload) => true;
 
@@ -130,7 +132,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
 
     /// <summary>Activations of SessionGrains' grain classes in this process's silo, by class name (co-hosted only).</summary>
     public async Task<Dictionary<string, int>> ActivationsAsync() =>
-        (await _host.Services.GetRequiredService<IGrainFactory>().GetGrain<Orleans.Runtime.IManagementGrain>(0).GetSimpleGrainStatistics())
+        (await Grains.GetGrain<Orleans.Runtime.IManagementGrain>(0).GetSimpleGrainStatistics())
             .Where(s => s.GrainType.StartsWith("SessionGrains.", StringComparison.Ordinal))
             .GroupBy(s => s.GrainType["SessionGrains.".Length..s.GrainType.IndexOf(',', StringComparison.Ordinal)])
             .ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount));
