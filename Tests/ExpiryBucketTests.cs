@@ -143,9 +143,11 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         // record as soon as the page showed found it not yet written, once in CI).
         System.Text.Json.Nodes.JsonNode? record = null;
         await WaitUntilAsync(async () =>
-            (record = await redis.Database.HashGetAsync(recordKey, "data") is { IsNull: false } data ? System.Text.Json.Nodes.JsonNode.Parse((string)data!) : null)
-                ?["pages"]?.GetValue<int>() == 1,
-            DateTime.UtcNow.AddSeconds(10));
+        {
+            var data = await redis.Database.HashGetAsync(recordKey, "data");
+            record = data.IsNull ? null : System.Text.Json.Nodes.JsonNode.Parse((string)data!);
+            return record?["pages"]?.GetValue<int>() == 1;
+        }, DateTime.UtcNow.AddSeconds(10));
         Assert.Equal(1, record?["pages"]?.GetValue<int>());
 
         // Another activation of the bucket (a duplicate after a silo failure) wrote page 1 and counted it.
