@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
 
@@ -8,7 +9,7 @@ public sealed class DockerComposeTests
     [Fact]
     public async Task The_compose_file_is_valid_and_has_redis_with_aof_three_silos_and_a_load_balancer_all_with_health_checks()
     {
-        var root = RepositoryRoot();
+        var root = RepositoryDirectory.Root;
         var config = await RunAsync(root, "config", ("SESSIONGRAINS_TOKEN_KEYS", "k1:" + Convert.ToBase64String(new byte[32])));
         var services = (await RunAsync(root, "config --services", ("SESSIONGRAINS_TOKEN_KEYS", "k1:x"))).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
@@ -23,7 +24,7 @@ public sealed class DockerComposeTests
     [Fact]
     public async Task Without_token_keys_the_compose_file_refuses_to_start()
     {
-        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => RunAsync(RepositoryRoot(), "config"));
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => RunAsync(RepositoryDirectory.Root, "config"));
         Assert.Contains("SESSIONGRAINS_TOKEN_KEYS", failure.Message, StringComparison.Ordinal);
     }
 
@@ -54,18 +55,5 @@ public sealed class DockerComposeTests
         return process.ExitCode == 0
             ? await output
             : throw new InvalidOperationException($"docker-compose {arguments} failed: {await error}");
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "docker-compose.yml")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("docker-compose.yml was not found above the test output.");
     }
 }
