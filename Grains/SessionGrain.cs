@@ -9,9 +9,6 @@ namespace SessionGrains;
 [GrainType(GrainTypeNames.Session)]
 internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 {
-    /// <summary>Name of the persisted state: the index stores new sessions under it (<see cref="StorageIdOf"/>).</summary>
-    internal const string StateName = "session";
-
     private readonly IPersistentState<SessionState> _state;
     private readonly SessionGrainsOptions _options;
     private readonly TimeProvider _time;
@@ -28,7 +25,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     private DateTimeOffset _lastAccessedAt;
 
     public SessionGrain(
-        [PersistentState(StateName, StorageNames.Sessions)] IPersistentState<SessionState> state,
+        [PersistentState(SessionRecord.StateName, StorageNames.Sessions)] IPersistentState<SessionState> state,
         IOptions<SessionGrainsOptions> options,
         SessionGrainsMetrics metrics,
         LastSiloShutdown lastSiloShutdown,
@@ -43,9 +40,6 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     }
 
     private string SessionId => this.GetPrimaryKeyString();
-
-    /// <summary>The grain id a session's state is stored under.</summary>
-    internal static GrainId StorageIdOf(string sessionId) => GrainId.Create(GrainTypeNames.Session, sessionId);
 
     /// <summary>The live session, with its latest last access; a fresh copy when it slid since it was remembered.</summary>
     private SessionInfo? Live =>

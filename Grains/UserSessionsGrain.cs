@@ -361,20 +361,15 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     }
 
     /// <summary>
-    /// Stores a new session (a create, or the target of a rotation) without activating its grain: a create
-    /// neither reads what it is creating nor pays for an activation nobody may use soon. The write is
-    /// conditional (no etag: the key must not exist), so a taken id is refused, not overwritten. The session
-    /// grain reads the state when first called; an empty activation never lingers (SessionGrain.LeaveIfEmpty).
+    /// Stores a new session (a create, or the target of a rotation) without activating its grain
+    /// (<see cref="SessionRecord.TryCreateAsync"/>): a create neither reads what it is creating nor pays for an
+    /// activation nobody may use soon. A taken id is refused, not overwritten. The session grain reads the
+    /// state when first called; an empty activation never lingers (SessionGrain.LeaveIfEmpty).
     /// Then the session is filed for its expiry check.
     /// </summary>
     private async Task<bool> StoreNewSessionAsync(SessionInfo session)
     {
-        var state = new GrainState<SessionState>(new SessionState { Session = session });
-        try
-        {
-            await _sessionStorage.WriteStateAsync(SessionGrain.StateName, SessionGrain.StorageIdOf(session.SessionId), state);
-        }
-        catch (InconsistentStateException)
+        if (!await SessionRecord.TryCreateAsync(_sessionStorage, session))
         {
             return false;
         }

@@ -79,7 +79,7 @@ public sealed class SessionCluster : IAsyncDisposable
 
     /// <summary>The Redis key of a session's stored state.</summary>
     public RedisKey SessionKey(string sessionId) =>
-        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, SessionGrain.StorageIdOf(sessionId));
+        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, SessionRecord.StorageIdOf(sessionId));
 
     /// <summary>The Redis key of a user index's stored state.</summary>
     public RedisKey IndexKey(string userId) =>
