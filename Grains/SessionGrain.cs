@@ -4,7 +4,8 @@ using Microsoft.Extensions.Options;
 namespace SessionGrains;
 
 /// <summary>
-/// One session. Validations are answered from memory; expiry rules live in <c>SessionGrain.Expiry.cs</c>.
+/// One session. Validations are answered from memory; expiry rules live in <c>SessionGrain.Expiry.cs</c>, the
+/// lazy last-access write in <c>SessionGrain.LastAccess.cs</c> and request signals in <c>SessionGrain.Signals.cs</c>.
 /// </summary>
 [GrainType(GrainTypeNames.Session)]
 internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
