@@ -22,7 +22,7 @@ public sealed class SessionCluster : IAsyncDisposable
         ServiceId = serviceId;
         Redis = redis;
         Tokens = tokens;
-        Store = new SessionStore(cluster.Client, Tokens, batchWhen: () => true); // every path of a frontend's store
+        Store = new SessionStore(cluster.Client, Tokens, new ValidationBatcher(cluster.Client, () => true)); // every path of a frontend's store
     }
 
     public InProcessTestCluster Cluster { get; }
