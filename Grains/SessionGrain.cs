@@ -20,8 +20,8 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     // The live session is _session slid to _lastAccessedAt (see Live), which may be newer than the stored
     // one (see PersistAccessIfDueAsync). The slide is kept apart, as a value, so that the hot path (a
     // validation that only slides the session) stores no new object in this long-lived grain: every old
-    // object pointing at a young one is scanned again by each gen-0 collection. Keeping the slid record
-    // instead cost co-hosted validation about a third of its throughput in GC pauses (measured, README).
+    // object pointing at a young one is scanned again by each gen-0 collection (the GC cost is measured in
+    // the README's "Performance").
     private SessionInfo? _session;
     private DateTimeOffset _lastAccessedAt;
 
