@@ -40,7 +40,7 @@ public static partial class SessionGrainsServiceCollectionExtensions
         services.TryAddSingleton<ISessionStore>(sp => new SessionStore(
             sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<SessionTokenCodec>(),
-            ValidationBatching(sp)));
+            ValidationPath(sp)));
         return services;
     }
 
@@ -110,19 +110,12 @@ public static partial class SessionGrainsServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>When the store batches validations: never in a silo; in a frontend, while it is connected to one silo only.</summary>
-    private static Func<bool>? ValidationBatching(IServiceProvider services)
-    {
-        var inSilo = services.GetService<Orleans.Runtime.ILocalSiloDetails>() is not null;
-        var gateways = services.GetRequiredService<GatewayCount>();
-        return services.GetRequiredService<IOptions<SessionStoreOptions>>().Value.BatchValidations switch
-        {
-            true => static () => true,
-            false => null,
-            null when inSilo => null,
-            null => () => gateways.IsOne,
-        };
-    }
+    /// <summary>The store's validation path, chosen once: straight to the grain in a silo; in a frontend, batched while it is connected to one silo only.</summary>
+    private static IValidationPath ValidationPath(IServiceProvider services) => ValidationPaths.Choose(
+        services.GetRequiredService<IGrainFactory>(),
+        inSilo: services.GetService<Orleans.Runtime.ILocalSiloDetails>() is not null,
+        services.GetRequiredService<IOptions<SessionStoreOptions>>().Value.BatchValidations,
+        services.GetRequiredService<GatewayCount>());
 
     private static SessionTokenCodec CreateTokenCodec(SessionStoreOptions options, ILogger logger)
     {

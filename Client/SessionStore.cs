@@ -9,30 +9,33 @@ namespace SessionGrains;
 /// <see cref="SessionStoreUnavailableException"/>.
 /// </summary>
 /// <remarks>
-/// Concurrent validations can travel in batches (<see cref="ValidationBatcher"/>), which pays for a frontend
-/// connected to a single silo; <see cref="SessionGrainsServiceCollectionExtensions.AddSessionStore"/> decides.
+/// A validation takes the path chosen when the store was registered (<see cref="IValidationPath"/>): straight
+/// to its grain, or in batches (<see cref="ValidationBatcher"/>) from a frontend connected to a single silo;
+/// <see cref="SessionGrainsServiceCollectionExtensions.AddSessionStore"/> decides.
 /// </remarks>
 public sealed class SessionStore : ISessionStore
 {
     private readonly IGrainFactory _grains;
     private readonly SessionTokenCodec _tokens;
-    private readonly ValidationBatcher _validations;
 
     /// <summary>A store that sends every call on its own.</summary>
     /// <param name="grains">The Orleans client of a frontend, or the grain factory of a host app's silo.</param>
     /// <param name="tokens">The codec that checks and makes tokens.</param>
     public SessionStore(IGrainFactory grains, SessionTokenCodec tokens)
-        : this(grains, tokens, batchWhen: null)
+        : this(grains, tokens, new DirectValidation(grains))
     {
     }
 
-    /// <summary>A store that batches concurrent validations whenever <paramref name="batchWhen"/> says so (null: never).</summary>
-    internal SessionStore(IGrainFactory grains, SessionTokenCodec tokens, Func<bool>? batchWhen)
+    /// <summary>A store whose validations take <paramref name="validations"/>.</summary>
+    internal SessionStore(IGrainFactory grains, SessionTokenCodec tokens, IValidationPath validations)
     {
         _grains = grains;
         _tokens = tokens;
-        _validations = new ValidationBatcher(grains, batchWhen ?? (static () => false));
+        Validations = validations;
     }
+
+    /// <summary>The path validations take, chosen when the store was made.</summary>
+    internal IValidationPath Validations { get; }
 
     /// <inheritdoc/>
     public async Task<CreatedSession> CreateAsync(string userId, SessionCreateOptions? options = null, CancellationToken cancellationToken = default)
@@ -52,7 +55,7 @@ public sealed class SessionStore : ISessionStore
     /// <inheritdoc/>
     public Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default) =>
         _tokens.TryParse(token, out var parsed)
-            ? Call(() => _validations.ValidateAsync(parsed.SessionId, client), cancellationToken)
+            ? Call(() => Validations.ValidateAsync(parsed.SessionId, client), cancellationToken)
             : Task.FromResult<SessionInfo?>(null);
 
     /// <inheritdoc/>

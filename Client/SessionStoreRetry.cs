@@ -16,7 +16,8 @@ namespace SessionGrains;
 /// Retrying is safe for every operation: creates carry a client-made session id, so a create whose answer
 /// was lost is recognised by the user index instead of being done twice; reads, ends and metadata merges
 /// are idempotent. An update with an expected version that was applied before its answer was lost reports
-/// a version conflict on the retry.
+/// a version conflict on the retry. A store inside a silo runs under it too: its calls to grains on a silo
+/// that just died fail the same way until membership moves them.
 /// </remarks>
 internal static class SessionStoreRetry
 {

@@ -4,8 +4,8 @@ namespace SessionGrains;
 
 /// <summary>
 /// References to the session store's grains without Orleans' per-call interface lookup:
-/// <c>IGrainFactory.GetGrain&lt;T&gt;(key)</c> reads the interface's attributes on every call, which a profile of
-/// the validation path put at about 5% of a frontend's CPU. Here the interface type is resolved once per
+/// <c>IGrainFactory.GetGrain&lt;T&gt;(key)</c> reads the interface's attributes on every call, a visible cost on
+/// the validation path (README, "Performance"). Here the interface type is resolved once per
 /// interface, and the grain type is the fixed name in <see cref="GrainTypeNames"/>.
 /// </summary>
 public static class GrainReferences
@@ -47,6 +47,8 @@ public static class GrainTypeNames
     public const string UserSessions = "sessiongrains.user-sessions";
     public const string ExpiryBucket = "sessiongrains.expiry-bucket";
     public const string SessionValidation = "sessiongrains.session-validation";
+    public const string SessionCounter = "sessiongrains.session-counter";
+    public const string CacheEntry = "sessiongrains.cache-entry";
 
     /// <summary>Not a grain: the storage identity of one page of an expiry bucket's session ids.</summary>
     public const string ExpiryBucketPage = "sessiongrains.expiry-bucket-page";

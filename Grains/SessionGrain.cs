@@ -4,14 +4,12 @@ using Microsoft.Extensions.Options;
 namespace SessionGrains;
 
 /// <summary>
-/// One session. Validations are answered from memory; expiry rules live in <c>SessionGrain.Expiry.cs</c>.
+/// One session. Validations are answered from memory; expiry rules live in <c>SessionGrain.Expiry.cs</c>, the
+/// lazy last-access write in <c>SessionGrain.LastAccess.cs</c> and request signals in <c>SessionGrain.Signals.cs</c>.
 /// </summary>
 [GrainType(GrainTypeNames.Session)]
 internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 {
-    /// <summary>Name of the persisted state: the index stores new sessions under it (<see cref="StorageIdOf"/>).</summary>
-    internal const string StateName = "session";
-
     private readonly IPersistentState<SessionState> _state;
     private readonly SessionGrainsOptions _options;
     private readonly TimeProvider _time;
@@ -22,13 +20,13 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     // The live session is _session slid to _lastAccessedAt (see Live), which may be newer than the stored
     // one (see PersistAccessIfDueAsync). The slide is kept apart, as a value, so that the hot path (a
     // validation that only slides the session) stores no new object in this long-lived grain: every old
-    // object pointing at a young one is scanned again by each gen-0 collection. Keeping the slid record
-    // instead cost co-hosted validation about a third of its throughput in GC pauses (measured, README).
+    // object pointing at a young one is scanned again by each gen-0 collection (the GC cost is measured in
+    // the README's "Performance").
     private SessionInfo? _session;
     private DateTimeOffset _lastAccessedAt;
 
     public SessionGrain(
-        [PersistentState(StateName, StorageNames.Sessions)] IPersistentState<SessionState> state,
+        [PersistentState(SessionRecord.StateName, StorageNames.Sessions)] IPersistentState<SessionState> state,
         IOptions<SessionGrainsOptions> options,
         SessionGrainsMetrics metrics,
         LastSiloShutdown lastSiloShutdown,
@@ -43,9 +41,6 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
     }
 
     private string SessionId => this.GetPrimaryKeyString();
-
-    /// <summary>The grain id a session's state is stored under.</summary>
-    internal static GrainId StorageIdOf(string sessionId) => GrainId.Create(GrainTypeNames.Session, sessionId);
 
     /// <summary>The live session, with its latest last access; a fresh copy when it slid since it was remembered.</summary>
     private SessionInfo? Live =>

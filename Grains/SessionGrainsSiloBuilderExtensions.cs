@@ -32,7 +32,7 @@ public static class SessionGrainsSiloBuilderExtensions
         builder.Configure<GrainCollectionOptions>(collection =>
         {
             // Silo memory follows the active set: what is idle goes, and comes back from storage when used.
-            foreach (var grainClass in new[] { typeof(SessionGrain), typeof(UserSessionsGrain), typeof(SessionExpiryBucketGrain) })
+            foreach (var grainClass in new[] { typeof(SessionGrain), typeof(UserSessionsGrain), typeof(SessionExpiryBucketGrain), typeof(CacheEntryGrain) })
             {
                 collection.ClassSpecificCollectionAge[grainClass.FullName!] = options.IdleSessionDeactivation;
             }

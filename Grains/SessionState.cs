@@ -1,3 +1,5 @@
+using Orleans.Storage;
+
 namespace SessionGrains;
 
 /// <summary>State whose storage entry should expire by itself (the storage backstop).</summary>
@@ -22,6 +24,38 @@ internal sealed class SessionState : IExpiringState
 
     public DateTimeOffset? DiscardableAfter =>
         Session?.AbsoluteExpiresAt ?? (RotatedTo is null ? null : RotationGraceEndsAt);
+}
+
+/// <summary>
+/// Where a <see cref="SessionState"/> is stored, and the one write of it made outside its grain: the user
+/// index stores a new session here without activating the session grain. Both grains go through this type,
+/// so a change to the record reaches its two writers.
+/// </summary>
+internal static class SessionRecord
+{
+    /// <summary>Name of the session grain's persisted state.</summary>
+    internal const string StateName = "session";
+
+    /// <summary>The grain id a session's state is stored under.</summary>
+    internal static GrainId StorageIdOf(string sessionId) => GrainId.Create(GrainTypeNames.Session, sessionId);
+
+    /// <summary>
+    /// Stores a new session's record without its grain. The write is conditional (no etag: the key must not
+    /// exist), so a taken id is refused (false), not overwritten.
+    /// </summary>
+    internal static async Task<bool> TryCreateAsync(IGrainStorage storage, SessionInfo session)
+    {
+        var state = new GrainState<SessionState>(new SessionState { Session = session });
+        try
+        {
+            await storage.WriteStateAsync(StateName, StorageIdOf(session.SessionId), state);
+            return true;
+        }
+        catch (InconsistentStateException)
+        {
+            return false;
+        }
+    }
 }
 
 /// <summary>What a user index persists: the user's sessions by id.</summary>

@@ -53,7 +53,7 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
 
     private static partial class Log
     {
-        [LoggerMessage(3001, LogLevel.Error, "Request {Method} {Path} failed.")]
+        [LoggerMessage(5201, LogLevel.Error, "Request {Method} {Path} failed.")]
         public static partial void Unhandled(ILogger logger, Exception exception, string method, PathString path);
     }
 }

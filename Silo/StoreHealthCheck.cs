@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using Orleans.Clustering.Redis;
 using Orleans.Configuration;
 using Orleans.Runtime;
+using StackExchange.Redis;
 
 namespace SessionGrains.Silo;
 
@@ -15,6 +17,7 @@ internal sealed partial class StoreHealthCheck(
     IClusterMembershipService membership,
     ILocalSiloDetails silo,
     IOptions<ClusterOptions> cluster,
+    IOptions<RedisClusteringOptions> clustering,
     ILogger<StoreHealthCheck> logger,
     IServiceProvider services) : IHealthCheck
 {
@@ -38,7 +41,7 @@ internal sealed partial class StoreHealthCheck(
         {
             var database = await redis.GetDatabaseAsync().WaitAsync(StorageTimeout, cancellationToken);
             var latency = await database.PingAsync().WaitAsync(StorageTimeout, cancellationToken);
-            if (!await database.KeyExistsAsync(MembershipTableKey(cluster.Value)).WaitAsync(StorageTimeout, cancellationToken))
+            if (!await database.KeyExistsAsync(MembershipTableKey).WaitAsync(StorageTimeout, cancellationToken))
             {
                 if (Interlocked.Exchange(ref _membershipTableLost, 1) == 0)
                 {
@@ -56,8 +59,8 @@ internal sealed partial class StoreHealthCheck(
         }
     }
 
-    /// <summary>The key under which Orleans' Redis clustering keeps the membership table.</summary>
-    internal static string MembershipTableKey(ClusterOptions cluster) => $"{cluster.ServiceId}/members/{cluster.ClusterId}";
+    /// <summary>The key under which Orleans' Redis clustering keeps the membership table, made by Orleans' own key function.</summary>
+    private RedisKey MembershipTableKey => clustering.Value.CreateRedisKey(cluster.Value);
 
     private static partial class Log
     {

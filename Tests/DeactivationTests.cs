@@ -7,7 +7,7 @@ using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
 
-/// <summary>Idle session grains, user indexes and expiry buckets leave memory early, and keep what they hold when they do.</summary>
+/// <summary>Idle session grains, user indexes, expiry buckets and cache entries leave memory early, and keep what they hold when they do.</summary>
 public sealed class DeactivationTests(RedisServer redis)
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -69,6 +69,26 @@ public sealed class DeactivationTests(RedisServer redis)
         }
 
         Assert.All(created, c => Assert.Contains(buckets, b => b.Contains(c.Session.SessionId, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Idle_cache_entries_deactivate_and_keep_their_value()
+    {
+        await using var cluster = await SessionCluster.StartAsync(redis, 1, o => o.IdleSessionDeactivation = TimeSpan.FromSeconds(2),
+            silo => silo.Configure<GrainCollectionOptions>(c => c.CollectionQuantum = TimeSpan.FromSeconds(1)));
+        var entry = cluster.Grains.GetGrain<ICacheEntryGrain>("idle-cache-" + Guid.NewGuid().ToString("N"));
+        await entry.SetAsync(new CacheEntry([1, 2, 3], AbsoluteExpiresAt: null, SlidingExpiration: TimeSpan.FromMinutes(10)));
+        Assert.Equal(1, await cluster.ActivationsAsync(typeof(CacheEntryGrain)));
+
+        // Orleans' default collection age is far longer than this wait: only the configured idle age gets it out in time.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await cluster.ActivationsAsync(typeof(CacheEntryGrain)) > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250, Ct);
+        }
+
+        Assert.Equal(0, await cluster.ActivationsAsync(typeof(CacheEntryGrain)));
+        Assert.Equal([1, 2, 3], await entry.GetAsync(slide: false));
     }
 
     [Theory]

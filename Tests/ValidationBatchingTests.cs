@@ -167,7 +167,9 @@ public sealed class ValidationBatchingDefaultTests
         }
 
         Assert.Equal(silos == 1, gateways.IsOne);
-        var batched = await BatchedAsync(cluster, clientServices.GetRequiredService<ISessionStore>());
+        var store = clientServices.GetRequiredService<ISessionStore>();
+        Assert.IsType<ValidationBatcher>(((SessionStore)store).Validations); // it decides per validation, by the gateways
+        var batched = await BatchedAsync(cluster, store);
 
         Assert.Equal(batches, batched > 0);
     }
@@ -182,7 +184,22 @@ public sealed class ValidationBatchingDefaultTests
             configureClient: services => services.AddSessionStore(o => o.TokenKeys = TokenKeys));
         var inSilo = cluster.Cluster.Silos[0].ServiceProvider.GetRequiredService<ISessionStore>();
 
+        Assert.IsType<DirectValidation>(((SessionStore)inSilo).Validations);
         Assert.Equal(0, await BatchedAsync(cluster, inSilo));
+    }
+
+    [Theory]
+    [InlineData(false, null, typeof(ValidationBatcher))]
+    [InlineData(false, true, typeof(ValidationBatcher))]
+    [InlineData(false, false, typeof(DirectValidation))]
+    [InlineData(true, null, typeof(DirectValidation))]
+    [InlineData(true, false, typeof(DirectValidation))]
+    [InlineData(true, true, typeof(ValidationBatcher))]
+    public void The_validation_path_is_chosen_once_from_where_the_store_runs_and_the_batching_setting(bool inSilo, bool? batchValidations, Type path)
+    {
+        var chosen = ValidationPaths.Choose(grains: null!, inSilo, batchValidations, new GatewayCount());
+
+        Assert.IsType(path, chosen);
     }
 
     [Fact]

@@ -22,7 +22,7 @@ public sealed class SessionCluster : IAsyncDisposable
         ServiceId = serviceId;
         Redis = redis;
         Tokens = tokens;
-        Store = new SessionStore(cluster.Client, Tokens, batchWhen: () => true); // every path of a frontend's store
+        Store = new SessionStore(cluster.Client, Tokens, new ValidationBatcher(cluster.Client, () => true)); // every path of a frontend's store
     }
 
     public InProcessTestCluster Cluster { get; }
@@ -79,7 +79,7 @@ public sealed class SessionCluster : IAsyncDisposable
 
     /// <summary>The Redis key of a session's stored state.</summary>
     public RedisKey SessionKey(string sessionId) =>
-        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, SessionGrain.StorageIdOf(sessionId));
+        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, SessionRecord.StorageIdOf(sessionId));
 
     /// <summary>The Redis key of a user index's stored state.</summary>
     public RedisKey IndexKey(string userId) =>

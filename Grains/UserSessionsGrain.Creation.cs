@@ -1,0 +1,99 @@
+using Microsoft.Extensions.Logging;
+
+namespace SessionGrains;
+
+/// <summary>
+/// Creation within the per-user limit (reject the new session, or evict the oldest), and the store of a new
+/// session without activating its grain.
+/// </summary>
+internal sealed partial class UserSessionsGrain
+{
+    public Task<SessionCreateResult> CreateSessionAsync(string sessionId, SessionCreateOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return StorageConflicts.RetryAsync(() => CreateCoreAsync(sessionId, options), ReloadAsync);
+    }
+
+    private async Task<SessionCreateResult> CreateCoreAsync(string sessionId, SessionCreateOptions options)
+    {
+        if (Sessions.ContainsKey(sessionId))
+        {
+            // A retried create whose first answer was lost: the session is already here.
+            if (await Session(sessionId).PeekAsync() is { } existing)
+            {
+                return new SessionCreateResult(existing, LimitReached: false, null);
+            }
+
+            Sessions.Remove(sessionId);
+            await SaveAsync(-1);
+        }
+
+        var now = _time.GetUtcNow();
+        var session = SessionRules.NewSession(sessionId, UserId, options, _options, now);
+        var (limit, policy) = SessionRules.Limit(options, _options);
+        if (CreationCooldown(now) is { } retryAfter)
+        {
+            return new SessionCreateResult(null, LimitReached: false, retryAfter);
+        }
+
+        var removed = await PruneAsync(now);
+        if (Sessions.Count >= limit && policy == SessionLimitPolicy.RejectNew)
+        {
+            if (removed > 0)
+            {
+                await SaveAsync(-removed);
+            }
+
+            Log.LimitRejected(_logger, limit);
+            return new SessionCreateResult(null, LimitReached: true, null);
+        }
+
+        while (Sessions.Count >= limit)
+        {
+            var oldest = Sessions.Values.MinBy(s => (s.CreatedAt, s.SessionId))!;
+            await Session(oldest.SessionId).EndAsync(SessionEndReason.Evicted);
+            Sessions.Remove(oldest.SessionId);
+            removed++;
+        }
+
+        if (!await StoreNewSessionAsync(session))
+        {
+            // The session was stored but this index lost it (a crash between the two writes): adopt it.
+            session = await Session(sessionId).PeekAsync() is { } stored && stored.UserId == UserId
+                ? stored
+                : throw new InvalidOperationException("A session with this id already exists.");
+        }
+
+        Sessions[sessionId] = SessionSummary.From(session);
+        await SaveAsync(1 - removed);
+        return new SessionCreateResult(session, LimitReached: false, null);
+    }
+
+    /// <summary>
+    /// Stores a new session (a create, or the target of a rotation) without activating its grain
+    /// (<see cref="SessionRecord.TryCreateAsync"/>): a create neither reads what it is creating nor pays for an
+    /// activation nobody may use soon. A taken id is refused, not overwritten. The session grain reads the
+    /// state when first called; an empty activation never lingers (SessionGrain.LeaveIfEmpty).
+    /// Then the session is filed for its expiry check.
+    /// </summary>
+    private async Task<bool> StoreNewSessionAsync(SessionInfo session)
+    {
+        if (!await SessionRecord.TryCreateAsync(_sessionStorage, session))
+        {
+            return false;
+        }
+
+        await SessionExpiryBuckets.FileAsync(GrainFactory, session.SessionId, session.ExpiresAt, _options.ExpiryBucketWidth);
+        Log.Created(_logger, SessionIds.ForLog(session.SessionId), session.IdleTimeout, session.AbsoluteExpiresAt);
+        return true;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1001, LogLevel.Debug, "Session {Session} created, idle timeout {IdleTimeout}, absolute expiry {AbsoluteExpiresAt:O}.")]
+        public static partial void Created(ILogger logger, string session, TimeSpan idleTimeout, DateTimeOffset absoluteExpiresAt);
+
+        [LoggerMessage(2001, LogLevel.Information, "A new session was refused: the user is at the limit of {Limit} sessions.")]
+        public static partial void LimitRejected(ILogger logger, int limit);
+    }
+}
