@@ -201,11 +201,15 @@ public sealed class PackageTests
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         foreach (var project in projects)
         {
-            var id = "sessiongrains." + Path.GetFileNameWithoutExtension(project).ToLowerInvariant();
-            var folder = Path.Combine(packages, id, version);
-            if (Directory.Exists(folder))
+            var id = Path.Combine(packages, "sessiongrains." + Path.GetFileNameWithoutExtension(project).ToLowerInvariant());
+            if (Directory.Exists(Path.Combine(id, version)))
             {
-                Directory.Delete(folder, recursive: true);
+                Directory.Delete(Path.Combine(id, version), recursive: true);
+            }
+
+            if (Directory.Exists(id) && !Directory.EnumerateFileSystemEntries(id).Any())
+            {
+                Directory.Delete(id);
             }
         }
     }
