@@ -22,7 +22,7 @@ internal sealed class SessionValidationGrain(SessionGrainsMetrics metrics) : Gra
         for (var i = 0; i < validations.Length; i++)
         {
             var (sessionId, client) = validations[i];
-            calls[i] = SessionToken.IsWellFormedSessionId(sessionId)
+            calls[i] = SessionIds.IsWellFormedSessionId(sessionId)
                 ? GrainFactory.Session(sessionId).ValidateAsync(client)
                 : Task.FromResult<SessionInfo?>(null);
         }
