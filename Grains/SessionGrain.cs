@@ -7,7 +7,7 @@ namespace SessionGrains;
 /// One session. Validations are answered from memory; expiry rules live in <c>SessionGrain.Expiry.cs</c>.
 /// </summary>
 [GrainType(GrainTypeNames.Session)]
-internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
+internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifecycleGrain, IRemindable
 {
     /// <summary>Name of the persisted state: the index stores new sessions under it (<see cref="StorageIdOf"/>).</summary>
     internal const string StateName = "session";

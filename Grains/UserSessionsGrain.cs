@@ -98,7 +98,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         while (Sessions.Count >= limit)
         {
             var oldest = Sessions.Values.MinBy(s => (s.CreatedAt, s.SessionId))!;
-            await Session(oldest.SessionId).EndAsync(SessionEndReason.Evicted);
+            await Lifecycle(oldest.SessionId).EndAsync(SessionEndReason.Evicted);
             Sessions.Remove(oldest.SessionId);
             removed++;
         }
@@ -171,7 +171,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
             return false;
         }
 
-        var wasLive = await Session(sessionId).EndAsync(reason);
+        var wasLive = await Lifecycle(sessionId).EndAsync(reason);
         if (Sessions.Remove(sessionId))
         {
             await SaveAsync(-1);
@@ -185,7 +185,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
 
     private async Task<SessionInfo?> RotateCoreAsync(string oldSessionId, string newSessionId, TimeSpan gracePeriod)
     {
-        var carried = await Session(oldSessionId).HandOverAsync(newSessionId, gracePeriod);
+        var carried = await Lifecycle(oldSessionId).HandOverAsync(newSessionId, gracePeriod);
         var wasListed = Sessions.Remove(oldSessionId);
         if (carried is null)
         {
@@ -243,7 +243,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
             return 0;
         }
 
-        var results = await Task.WhenAll(ending.Select(id => Session(id).EndAsync(SessionEndReason.RevokedAll)));
+        var results = await Task.WhenAll(ending.Select(id => Lifecycle(id).EndAsync(SessionEndReason.RevokedAll)));
         foreach (var id in ending)
         {
             Sessions.Remove(id);
@@ -385,6 +385,8 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     }
 
     private ISessionGrain Session(string sessionId) => GrainFactory.Session(sessionId);
+
+    private ISessionLifecycleGrain Lifecycle(string sessionId) => GrainFactory.SessionLifecycle(sessionId);
 
     /// <summary>The counter shard a user's changes go to.</summary>
     internal static int CounterShard(string userId) => (int)(StableHash.Of(userId) % ISessionCounterGrain.Shards);
