@@ -83,33 +83,6 @@ public static partial class SessionGrainsServiceCollectionExtensions
         });
     }
 
-    /// <summary>
-    /// Keeps ASP.NET Core's <see cref="Microsoft.Extensions.Caching.Distributed.IDistributedCache"/> (and with it
-    /// <c>AddSession</c> state) in the session cluster. Needs <see cref="AddSessionStore"/> or <see cref="AddSessionGrainsClient"/>.
-    /// </summary>
-    public static IServiceCollection AddSessionGrainsDistributedCache(this IServiceCollection services)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton<Microsoft.Extensions.Caching.Distributed.IDistributedCache, SessionGrainsDistributedCache>();
-        return services;
-    }
-
-    /// <summary>
-    /// Makes cookie authentication (scheme <paramref name="scheme"/>) keep its tickets in session grains: the
-    /// cookie carries only a session token; revoking the session signs the browser out.
-    /// </summary>
-    public static IServiceCollection AddSessionGrainsTicketStore(this IServiceCollection services, string scheme = Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationDefaults.AuthenticationScheme)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        services.AddHttpContextAccessor();
-        services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<SessionGrainsTicketStore>();
-        services.AddOptions<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>(scheme)
-            .PostConfigure<SessionGrainsTicketStore>((cookie, store) => cookie.SessionStore = store);
-        return services;
-    }
-
     /// <summary>The store's validation path, chosen once: straight to the grain in a silo; in a frontend, batched while it is connected to one silo only.</summary>
     private static IValidationPath ValidationPath(IServiceProvider services) => ValidationPaths.Choose(
         services.GetRequiredService<IGrainFactory>(),

@@ -101,7 +101,7 @@ public sealed class SessionStore : ISessionStore
     public Task<bool> RevokeAsync(string userId, string? sessionId, CancellationToken cancellationToken = default)
     {
         SessionIds.ValidateUserId(userId);
-        return SessionToken.IsWellFormedSessionId(sessionId)
+        return SessionIds.IsWellFormedSessionId(sessionId)
             ? Call(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Revoked, onlyIfListed: true), cancellationToken)
             : Task.FromResult(false);
     }

@@ -186,9 +186,6 @@ public sealed record class SessionUpdate
     [Id(2)] public byte[]? Payload { get; init; }
 }
 
-/// <summary>A new session: the token (hand it to the client, never store or log it) and the session.</summary>
-public sealed record class CreatedSession(SessionToken Token, SessionInfo Session);
-
 /// <summary>The single definition of when a session ends.</summary>
 public static class SessionExpiry
 {

@@ -20,14 +20,15 @@ public static class GrainReferences
     public static IUserSessionsGrain UserSessions(this IGrainFactory grains, string userId) =>
         Get<IUserSessionsGrain>(grains, GrainTypeNames.UserSessions, userId);
 
-    /// <summary>The expiry bucket with this key.</summary>
-    public static ISessionExpiryBucketGrain ExpiryBucket(this IGrainFactory grains, string bucketKey) =>
-        Get<ISessionExpiryBucketGrain>(grains, GrainTypeNames.ExpiryBucket, bucketKey);
-
-    private static T Get<T>(IGrainFactory grains, string grainType, string key)
+    /// <summary>
+    /// The grain of type <paramref name="grainType"/> with this key, called through interface <typeparamref name="T"/>,
+    /// whose interface type is looked up once per process. Throws <see cref="ArgumentException"/> for an empty key.
+    /// </summary>
+    public static T Get<T>(IGrainFactory grains, string grainType, string key)
         where T : IGrainWithStringKey
     {
         ArgumentNullException.ThrowIfNull(grains);
+        ArgumentException.ThrowIfNullOrWhiteSpace(grainType);
         ArgumentException.ThrowIfNullOrWhiteSpace(key);
         if (!InterfaceTypes.TryGetValue(typeof(T), out var interfaceType))
         {
@@ -40,16 +41,12 @@ public static class GrainReferences
     }
 }
 
-/// <summary>The grain type names of the store's grains: part of the wire and storage format (stored keys contain them).</summary>
+/// <summary>
+/// The grain type names a frontend addresses: part of the wire and storage format (stored keys contain them).
+/// The silo-only ones are in the grains' <c>SiloGrainTypeNames</c>.
+/// </summary>
 public static class GrainTypeNames
 {
     public const string Session = "sessiongrains.session";
     public const string UserSessions = "sessiongrains.user-sessions";
-    public const string ExpiryBucket = "sessiongrains.expiry-bucket";
-    public const string SessionValidation = "sessiongrains.session-validation";
-    public const string SessionCounter = "sessiongrains.session-counter";
-    public const string CacheEntry = "sessiongrains.cache-entry";
-
-    /// <summary>Not a grain: the storage identity of one page of an expiry bucket's session ids.</summary>
-    public const string ExpiryBucketPage = "sessiongrains.expiry-bucket-page";
 }

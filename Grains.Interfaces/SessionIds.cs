@@ -1,3 +1,6 @@
+using System.Buffers.Text;
+using System.Diagnostics.CodeAnalysis;
+
 namespace SessionGrains;
 
 /// <summary>Rules for the identifiers the store accepts, checked before any grain is called.</summary>
@@ -26,6 +29,10 @@ public static class SessionIds
             }
         }
     }
+
+    /// <summary>True when <paramref name="value"/> has the shape of a public session id (43 base64url characters).</summary>
+    public static bool IsWellFormedSessionId([NotNullWhen(true)] string? value) =>
+        value is { Length: 43 } && Base64Url.IsValid(value, out var decodedLength) && decodedLength == 32;
 
     /// <summary>The first 8 characters of a public session id: how log lines name a session.</summary>
     public static string ForLog(string? sessionId) =>

@@ -34,7 +34,7 @@ internal sealed class CacheEntryState : IExpiringState
 /// expiration in memory and is written when a tenth of the sliding period has passed (and on deactivation).
 /// No reminder: nothing else refers to a cache entry, and its stored key carries a TTL.
 /// </summary>
-[GrainType(GrainTypeNames.CacheEntry)]
+[GrainType(SiloGrainTypeNames.CacheEntry)]
 internal sealed class CacheEntryGrain(
     [PersistentState("entry", StorageNames.Sessions)] IPersistentState<CacheEntryState> state,
     IOptions<SessionGrainsOptions> options) : Grain, ICacheEntryGrain

@@ -5,7 +5,7 @@ namespace SessionGrains;
 /// deactivation, so counting costs no storage write per create; a silo crash can lose the last few
 /// seconds of changes to the count (never to sessions).
 /// </summary>
-[GrainType(GrainTypeNames.SessionCounter)]
+[GrainType(SiloGrainTypeNames.SessionCounter)]
 internal sealed class SessionCounterGrain(
     [PersistentState("count", StorageNames.UserIndex)] IPersistentState<SessionCounterState> state)
     : Grain, ISessionCounterGrain

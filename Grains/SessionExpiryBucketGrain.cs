@@ -9,7 +9,7 @@ namespace SessionGrains;
 /// <summary>
 /// Where sessions wait for their expiry check. A session is filed, by id, in the bucket of its expiry
 /// time (<see cref="SessionExpiryBuckets"/>); when the bucket's one reminder fires, every session in it is
-/// asked to check itself (<see cref="ISessionGrain.CheckExpiryAsync"/>): an expired one ends and leaves
+/// asked to check itself (<see cref="ISessionLifecycleGrain.CheckExpiryAsync"/>): an expired one ends and leaves
 /// its index, a live one files itself in a later bucket. One reminder per bucket instead of one per session
 /// keeps the reminder table (and the silos' copy of it) small at millions of sessions.
 /// </summary>
@@ -21,7 +21,7 @@ namespace SessionGrains;
 /// by the storage TTL backstop and the index's own pruning instead, a little later. Cleanup only: expiry
 /// itself is decided by the timestamps on every call.
 /// </remarks>
-[GrainType(GrainTypeNames.ExpiryBucket)]
+[GrainType(SiloGrainTypeNames.ExpiryBucket)]
 internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBucketGrain, IRemindable
 {
     private const string ReminderName = "due";
@@ -92,7 +92,7 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
         var failed = 0;
         foreach (var chunk in _sessionIds.ToList().Chunk(ChecksInFlight))
         {
-            var checks = chunk.Select(id => GrainFactory.Session(id).CheckExpiryAsync()).ToArray();
+            var checks = chunk.Select(id => GrainFactory.SessionLifecycle(id).CheckExpiryAsync()).ToArray();
             try
             {
                 await Task.WhenAll(checks);
@@ -214,7 +214,7 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
     }
 
     private GrainId PageId(int number) =>
-        GrainId.Create(GrainTypeNames.ExpiryBucketPage, string.Create(CultureInfo.InvariantCulture, $"{BucketKey}/{number}"));
+        GrainId.Create(SiloGrainTypeNames.ExpiryBucketPage, string.Create(CultureInfo.InvariantCulture, $"{BucketKey}/{number}"));
 
     private static partial class Log
     {

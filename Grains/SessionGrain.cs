@@ -8,7 +8,7 @@ namespace SessionGrains;
 /// lazy last-access write in <c>SessionGrain.LastAccess.cs</c> and request signals in <c>SessionGrain.Signals.cs</c>.
 /// </summary>
 [GrainType(GrainTypeNames.Session)]
-internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
+internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifecycleGrain, IRemindable
 {
     private readonly IPersistentState<SessionState> _state;
     private readonly SessionGrainsOptions _options;

@@ -8,7 +8,7 @@ namespace SessionGrains;
 /// entry, and reentrant, so one activation fans out several batches at once: it holds no state and
 /// only waits on the session grains.
 /// </summary>
-[GrainType(GrainTypeNames.SessionValidation), StatelessWorker, Reentrant]
+[GrainType(SiloGrainTypeNames.SessionValidation), StatelessWorker, Reentrant]
 internal sealed class SessionValidationGrain(SessionGrainsMetrics metrics) : Grain, ISessionValidationGrain
 {
     public async Task<SessionValidationResult[]> ValidateManyAsync(SessionValidationRequest[] validations)
@@ -22,7 +22,7 @@ internal sealed class SessionValidationGrain(SessionGrainsMetrics metrics) : Gra
         for (var i = 0; i < validations.Length; i++)
         {
             var (sessionId, client) = validations[i];
-            calls[i] = SessionToken.IsWellFormedSessionId(sessionId)
+            calls[i] = SessionIds.IsWellFormedSessionId(sessionId)
                 ? GrainFactory.Session(sessionId).ValidateAsync(client)
                 : Task.FromResult<SessionInfo?>(null);
         }

@@ -51,7 +51,7 @@ internal sealed partial class UserSessionsGrain
         while (Sessions.Count >= limit)
         {
             var oldest = Sessions.Values.MinBy(s => (s.CreatedAt, s.SessionId))!;
-            await Session(oldest.SessionId).EndAsync(SessionEndReason.Evicted);
+            await Lifecycle(oldest.SessionId).EndAsync(SessionEndReason.Evicted);
             Sessions.Remove(oldest.SessionId);
             removed++;
         }

@@ -8,7 +8,7 @@ internal sealed partial class UserSessionsGrain
 
     private async Task<SessionInfo?> RotateCoreAsync(string oldSessionId, string newSessionId, TimeSpan gracePeriod)
     {
-        var carried = await Session(oldSessionId).HandOverAsync(newSessionId, gracePeriod);
+        var carried = await Lifecycle(oldSessionId).HandOverAsync(newSessionId, gracePeriod);
         var wasListed = Sessions.Remove(oldSessionId);
         if (carried is null)
         {

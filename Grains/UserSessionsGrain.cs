@@ -55,7 +55,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
             return false;
         }
 
-        var wasLive = await Session(sessionId).EndAsync(reason);
+        var wasLive = await Lifecycle(sessionId).EndAsync(reason);
         if (Sessions.Remove(sessionId))
         {
             await SaveAsync(-1);
@@ -76,7 +76,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
             return 0;
         }
 
-        var results = await Task.WhenAll(ending.Select(id => Session(id).EndAsync(SessionEndReason.RevokedAll)));
+        var results = await Task.WhenAll(ending.Select(id => Lifecycle(id).EndAsync(SessionEndReason.RevokedAll)));
         foreach (var id in ending)
         {
             Sessions.Remove(id);
@@ -149,4 +149,6 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     }
 
     private ISessionGrain Session(string sessionId) => GrainFactory.Session(sessionId);
+
+    private ISessionLifecycleGrain Lifecycle(string sessionId) => GrainFactory.SessionLifecycle(sessionId);
 }

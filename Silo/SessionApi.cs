@@ -69,9 +69,7 @@ public static class SessionApi
             ? token
             : throw new ArgumentException($"The {TokenHeader} header is required (exactly once).", TokenHeader);
 
-    private static ClientInfo Client(HttpContext http) => new(
-        http.Request.Headers["X-Client-IP"] is [{ } ip] ? ip : http.Connection.RemoteIpAddress?.ToString(),
-        http.Request.Headers["X-Client-User-Agent"] is [{ } agent] ? agent : http.Request.Headers.UserAgent.ToString() is { Length: > 0 } ua ? ua : null);
+    private static ClientInfo Client(HttpContext http) => HttpClientInfo.From(http, "X-Client-IP", "X-Client-User-Agent");
 
     private static TimeSpan? Seconds(double? seconds, string name) => seconds switch
     {

@@ -63,7 +63,7 @@ public sealed class DeactivationTests(RedisServer redis)
         var listed = (await cluster.Store.ListByUserAsync("idle-index-user", cancellationToken: Ct)).Sessions.Select(s => s.SessionId).Order();
         Assert.Equal(created.Select(c => c.Session.SessionId).Order(), listed);
         var buckets = new List<string>();
-        await foreach (var key in redis.Server.KeysAsync(pattern: cluster.ServiceId + "/state/" + GrainTypeNames.ExpiryBucketPage + "/*"))
+        await foreach (var key in redis.Server.KeysAsync(pattern: cluster.ServiceId + "/state/" + SiloGrainTypeNames.ExpiryBucketPage + "/*"))
         {
             buckets.Add((await redis.Database.HashGetAsync(key, "data")).ToString());
         }

@@ -11,7 +11,7 @@ namespace SessionGrains.Tests;
 public sealed class ExpiryBucketTests(RedisServer redis)
 {
     // A bucket's stored entries: its record and its pages.
-    private const string AnyBucketEntry = GrainTypeNames.ExpiryBucket + "*";
+    private const string AnyBucketEntry = SiloGrainTypeNames.ExpiryBucket + "*";
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -105,12 +105,12 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         }
 
         // While no silo runs, store the bucket the way buckets were stored before pages: the ids in its record.
-        var record = Assert.Single(await BucketEntriesAsync(serviceId, GrainTypeNames.ExpiryBucket + "/*"));
+        var record = Assert.Single(await BucketEntriesAsync(serviceId, SiloGrainTypeNames.ExpiryBucket + "/*"));
         var legacy = System.Text.Json.Nodes.JsonNode.Parse(record.Value)!.AsObject();
         legacy.Remove("pages");
         legacy["sessionIds"] = new System.Text.Json.Nodes.JsonArray(created.Session.SessionId);
         await redis.Database.HashSetAsync(record.Key, "data", legacy.ToJsonString());
-        foreach (var page in await BucketEntriesAsync(serviceId, GrainTypeNames.ExpiryBucketPage + "/*"))
+        foreach (var page in await BucketEntriesAsync(serviceId, SiloGrainTypeNames.ExpiryBucketPage + "/*"))
         {
             await redis.Database.KeyDeleteAsync(page.Key);
         }
@@ -133,8 +133,8 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         await using var cluster = await SessionCluster.StartAsync(redis, 1);
         var bucketKey = $"{DateTimeOffset.UtcNow.AddSeconds(8).ToUnixTimeSeconds()}/0";
         var bucket = cluster.Grains.ExpiryBucket(bucketKey);
-        var recordKey = $"{cluster.ServiceId}/state/{GrainTypeNames.ExpiryBucket}/{bucketKey}";
-        string PageKey(int number) => $"{cluster.ServiceId}/state/{GrainTypeNames.ExpiryBucketPage}/{bucketKey}/{number}";
+        var recordKey = $"{cluster.ServiceId}/state/{SiloGrainTypeNames.ExpiryBucket}/{bucketKey}";
+        string PageKey(int number) => $"{cluster.ServiceId}/state/{SiloGrainTypeNames.ExpiryBucketPage}/{bucketKey}/{number}";
 
         await bucket.AddAsync("no-such-session-1");
         await PagesHoldingAsync(cluster, ["no-such-session-1"]);
@@ -188,7 +188,7 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         Dictionary<string, string> pages = [];
         await WaitUntilAsync(async () =>
         {
-            pages = await BucketEntriesAsync(cluster, GrainTypeNames.ExpiryBucketPage + "/*");
+            pages = await BucketEntriesAsync(cluster, SiloGrainTypeNames.ExpiryBucketPage + "/*");
             return sessionIds.All(id => pages.Values.Any(data => data.Contains(id, StringComparison.Ordinal)));
         }, DateTime.UtcNow.AddSeconds(10));
         return pages;

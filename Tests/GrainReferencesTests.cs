@@ -14,6 +14,7 @@ public sealed class GrainReferencesTests(RedisClusterFixture fixture)
         {
             Assert.Equal(grains.GetGrain<ISessionGrain>(key).GetGrainId(), grains.Session(key).GetGrainId());
             Assert.Equal(grains.GetGrain<IUserSessionsGrain>(key).GetGrainId(), grains.UserSessions(key).GetGrainId());
+            Assert.Equal(grains.GetGrain<ISessionLifecycleGrain>(key).GetGrainId(), grains.SessionLifecycle(key).GetGrainId());
             Assert.Equal(grains.GetGrain<ISessionExpiryBucketGrain>(key).GetGrainId(), grains.ExpiryBucket(key).GetGrainId());
         }
 

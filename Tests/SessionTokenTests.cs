@@ -24,7 +24,7 @@ public sealed class SessionTokenTests
         var random = Base64Url.DecodeFromChars(token.Value.AsSpan("sg1_k2_".Length))[..32];
 
         Assert.Equal(Base64Url.EncodeToString(SHA256.HashData(random)), token.SessionId);
-        Assert.True(SessionToken.IsWellFormedSessionId(token.SessionId));
+        Assert.True(SessionIds.IsWellFormedSessionId(token.SessionId));
         Assert.True(_codec.TryParse(token.Value, out var parsed));
         Assert.Equal(token.SessionId, parsed.SessionId);
         for (var i = 0; i + 8 <= token.SessionId.Length; i++)

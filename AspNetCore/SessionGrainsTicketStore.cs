@@ -63,7 +63,5 @@ public sealed class SessionGrainsTicketStore(ISessionStore store, TimeProvider t
     public static string? UserId(ClaimsPrincipal principal) =>
         principal?.FindFirst("sub")?.Value ?? principal?.FindFirst(ClaimTypes.NameIdentifier)?.Value;
 
-    private ClientInfo? Client() => http?.HttpContext is { } context
-        ? new ClientInfo(context.Connection.RemoteIpAddress?.ToString(), context.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent : null)
-        : null;
+    private ClientInfo? Client() => http?.HttpContext is { } context ? HttpClientInfo.From(context) : null;
 }

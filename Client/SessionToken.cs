@@ -1,5 +1,3 @@
-using System.Buffers.Text;
-
 namespace SessionGrains;
 
 /// <summary>
@@ -26,10 +24,6 @@ public readonly struct SessionToken : IEquatable<SessionToken>
 
     /// <summary>The public id of the session: SHA-256 of the token's random bits, base64url (43 characters).</summary>
     public string SessionId { get; }
-
-    /// <summary>True when <paramref name="value"/> has the shape of a public session id (43 base64url characters).</summary>
-    public static bool IsWellFormedSessionId([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? value) =>
-        value is { Length: 43 } && Base64Url.IsValid(value, out var decodedLength) && decodedLength == 32;
 
     /// <inheritdoc/>
     public bool Equals(SessionToken other) => string.Equals(SessionId, other.SessionId, StringComparison.Ordinal);
