@@ -55,8 +55,14 @@ public static class SessionApi
         app.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, ISessionStore store, CancellationToken ct) =>
             await store.RevokeAsync(userId, sessionId, ct) ? Results.NoContent() : NotFound());
 
-        app.MapDelete("/users/{userId}/sessions", async (string userId, string? except, ISessionStore store, CancellationToken ct) =>
-            Results.Json(new EndedResponse(await store.DeleteAllForUserAsync(userId, except, ct))));
+        // Sign out everywhere has a route of its own, so no revoke URL with an empty or missing id can reach it.
+        app.MapPost("/users/{userId}/sessions/revoke-all", async (string userId, RevokeAllRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+            Results.Json(new EndedResponse(await store.DeleteAllForUserAsync(userId, Except(request, http), ct))));
+
+        // Where an empty session id (or the old bulk form) lands: refused, nothing ended.
+        app.MapDelete("/users/{userId}/sessions", () =>
+            Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request",
+                detail: "A session id is required: DELETE /users/{userId}/sessions/{sessionId}. To sign out everywhere, POST /users/{userId}/sessions/revoke-all."));
 
         app.MapGet("/stats", async (ISessionStore store, CancellationToken ct) =>
             Results.Json(new StatsResponse(await store.CountAsync(ct))));
@@ -72,6 +78,13 @@ public static class SessionApi
     private static ClientInfo Client(HttpContext http) => new(
         http.Request.Headers["X-Client-IP"] is [{ } ip] ? ip : http.Connection.RemoteIpAddress?.ToString(),
         http.Request.Headers["X-Client-User-Agent"] is [{ } agent] ? agent : http.Request.Headers.UserAgent.ToString() is { Length: > 0 } ua ? ua : null);
+
+    // A malformed "except" would end the session the caller meant to keep, so it is refused rather than ignored.
+    private static string? Except(RevokeAllRequest? request, HttpContext http) =>
+        http.Request.Query.ContainsKey("except") ? throw new ArgumentException("except goes in the JSON body, not in the URL.", "except")
+        : request?.Except is not { } except ? null
+        : SessionToken.IsWellFormedSessionId(except) ? except
+        : throw new ArgumentException("except must be a session id (or be left out to end every session).", "except");
 
     private static TimeSpan? Seconds(double? seconds, string name) => seconds switch
     {
