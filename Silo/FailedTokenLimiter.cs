@@ -26,6 +26,18 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
     private readonly Dictionary<string, DateTimeOffset> _deadUntil = new(StringComparer.Ordinal);
     private DateTimeOffset _lastSweep;
 
+    /// <summary>Callers and dead sessions remembered now (for the tests of the memory bound).</summary>
+    internal int Entries
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _callers.Count + _deadUntil.Count;
+            }
+        }
+    }
+
     /// <summary>An endpoint filter for the token routes.</summary>
     public async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {

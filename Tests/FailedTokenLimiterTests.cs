@@ -3,7 +3,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using SessionGrains.Silo;
 using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
@@ -163,6 +166,69 @@ public sealed class FailedTokenLimiterTests(RedisServer redis)
         {
             await HttpApiTests.AssertProblem(await SendAsync(http, HttpMethod.Get, i % 2 == 0 ? dead : codec.Create().Value), HttpStatusCode.NotFound);
         }
+    }
+
+    [Fact]
+    public async Task The_limiters_memory_stays_bounded_and_a_full_table_still_serves_valid_tokens()
+    {
+        var codec = SessionTokenCodec.Ephemeral();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var limiter = new FailedTokenLimiter(codec, 5, trustClientIp: false, time);
+        var dead = Results.NotFound();
+
+        for (var i = 0; i < FailedTokenLimiter.MaxEntries + 10_000; i++)
+        {
+            await limiter.FilterAsync(Invocation(codec.Create().Value, new IPAddress(i + 1)), _ => ValueTask.FromResult<object?>(dead));
+        }
+
+        Assert.InRange(limiter.Entries, 1, 2 * FailedTokenLimiter.MaxEntries + 1);
+
+        // Callers past the table share one budget, used up by now; their valid tokens still reach the grain and are served.
+        var served = 0;
+        var answer = await limiter.FilterAsync(Invocation(codec.Create().Value, IPAddress.Parse("203.0.113.200")), _ =>
+        {
+            served++;
+            return ValueTask.FromResult<object?>(Results.Ok());
+        });
+        Assert.Equal(1, served);
+        Assert.Equal(StatusCodes.Status200OK, Assert.IsAssignableFrom<IStatusCodeHttpResult>(answer).StatusCode);
+
+        // Once the minute is over, a full table is swept.
+        time.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
+        await limiter.FilterAsync(Invocation(codec.Create().Value, IPAddress.Parse("203.0.113.201")), _ => ValueTask.FromResult<object?>(dead));
+        Assert.InRange(limiter.Entries, 1, 2);
+    }
+
+    [Fact]
+    public async Task Over_the_budget_a_token_already_found_dead_is_refused_without_reaching_the_store()
+    {
+        var codec = SessionTokenCodec.Ephemeral();
+        var limiter = new FailedTokenLimiter(codec, 2, trustClientIp: false, new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var dead = codec.Create().Value;
+        var calls = 0;
+        ValueTask<object?> Dead(EndpointFilterInvocationContext _)
+        {
+            calls++;
+            return ValueTask.FromResult<object?>(Results.NotFound());
+        }
+
+        var answers = new List<int>();
+        for (var i = 0; i < 10; i++)
+        {
+            answers.Add(Assert.IsAssignableFrom<IStatusCodeHttpResult>(await limiter.FilterAsync(Invocation(dead, IPAddress.Loopback), Dead)).StatusCode ?? 0);
+        }
+
+        Assert.Equal([404, 404, 429, 429, 429, 429, 429, 429, 429, 429], answers);
+        Assert.Equal(3, calls); // two within the budget, one that went over it; the rest never reached the store
+    }
+
+    private static EndpointFilterInvocationContext Invocation(string token, IPAddress caller, string method = "GET")
+    {
+        var http = new DefaultHttpContext();
+        http.Request.Method = method;
+        http.Request.Headers["X-Session-Token"] = token;
+        http.Connection.RemoteIpAddress = caller;
+        return EndpointFilterInvocationContext.Create(http);
     }
 
     /// <summary>A GET and a PATCH with <c>expectedVersion</c> are both answered 200; returns the new version.</summary>
