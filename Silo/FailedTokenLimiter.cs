@@ -1,51 +1,148 @@
-using System.Threading.RateLimiting;
-
 namespace SessionGrains.Silo;
 
 /// <summary>
-/// Limits failed token checks (404 on a token route) per calling IP address: once a caller has used up
-/// <see cref="SiloHostOptions.FailedTokenChecksPerMinute"/>, its token requests get 429 with
-/// <c>Retry-After</c> until the minute is over. Guessing tokens is hopeless anyway (256 bits and a MAC);
-/// this keeps a guesser from costing the cluster anything.
+/// Limits what costs the cluster and cannot succeed, never the valid tokens of the users next to it:
+/// <list type="bullet">
+/// <item>A token that fails its MAC is answered 404 by the store without any grain call; it is not counted and never refused.</item>
+/// <item>A token that passes its MAC but names no live session (404 after a grain call) counts as a failure of its caller:
+/// the end user named in <c>X-Client-IP</c> when the API key is set (only an authenticated backend can name one),
+/// otherwise the calling address.</item>
+/// <item>Once a caller has more than <see cref="SiloHostOptions.FailedTokenChecksPerMinute"/> failures in its minute, its
+/// requests with a token already found dead get 429 with <c>Retry-After</c> without a grain call, and a token found dead
+/// by the grain is answered 429 instead of 404. Every other token still reaches its grain: a live session is always served.</item>
+/// </list>
+/// Both tables are bounded, so no stream of junk grows the silo's memory. A limit of 0 turns the limiter off.
 /// </summary>
-internal sealed class FailedTokenLimiter(int failuresPerMinute) : IDisposable
+internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresPerMinute, bool trustClientIp, TimeProvider time)
 {
+    /// <summary>Most callers (and dead sessions) remembered at once; past it, new callers share one budget.</summary>
+    internal const int MaxEntries = 50_000;
+
+    private const string OverflowCaller = "(overflow)";
     private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
-    private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(ip =>
-        RateLimitPartition.GetFixedWindowLimiter(ip, _ => new FixedWindowRateLimiterOptions
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, (DateTimeOffset Start, int Failures)> _callers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _deadUntil = new(StringComparer.Ordinal);
+    private DateTimeOffset _lastSweep;
+
+    /// <summary>Callers and dead sessions remembered now (for the tests of the memory bound).</summary>
+    internal int Entries
+    {
+        get
         {
-            PermitLimit = failuresPerMinute,
-            Window = Window,
-            QueueLimit = 0,
-        }));
+            lock (_lock)
+            {
+                return _callers.Count + _deadUntil.Count;
+            }
+        }
+    }
 
     /// <summary>An endpoint filter for the token routes.</summary>
     public async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        var caller = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-
-        // Acquiring zero permits only asks whether any are left.
-        using (var probe = _limiter.AttemptAcquire(caller, 0))
+        if (failuresPerMinute == 0
+            || http.Request.Headers[SessionApi.TokenHeader] is not [{ } value]
+            || !tokens.TryParse(value, out var token))
         {
-            if (!probe.IsAcquired)
-            {
-                var retryAfter = probe.TryGetMetadata(MetadataName.RetryAfter, out TimeSpan wait) ? wait : Window;
-                RetryAfterHeader.Set(http.Response, retryAfter);
-                return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
-                    detail: "Too many failed token checks from this address; try again later.");
-            }
+            // Off, or the endpoint answers it without a grain call (400 for a missing token, 404 for a failed MAC).
+            return await next(context);
+        }
+
+        var caller = Caller(http, trustClientIp);
+        if (RefuseWithoutCall(caller, token.SessionId) is { } wait)
+        {
+            return TooManyFailures(http, wait);
         }
 
         var result = await next(context);
-        if (result is IStatusCodeHttpResult { StatusCode: StatusCodes.Status404NotFound })
+        if (result is IStatusCodeHttpResult { StatusCode: StatusCodes.Status404NotFound }
+            && Failed(caller, token.SessionId, remember: HttpMethods.IsGet(http.Request.Method)) is { } retryAfter)
         {
-            _limiter.AttemptAcquire(caller, 1).Dispose();
+            return TooManyFailures(http, retryAfter);
         }
 
         return result;
     }
 
-    public void Dispose() => _limiter.Dispose();
+    /// <summary>
+    /// Who a failure is counted against: the end user named by an authenticated backend, else the calling address.
+    /// One place, so the address rules can be shared with the rest of the API.
+    /// </summary>
+    internal static string Caller(HttpContext http, bool trustClientIp) =>
+        trustClientIp && http.Request.Headers[SessionApi.ClientIpHeader] is [{ Length: > 0 and <= 64 } endUser]
+            ? "user:" + endUser
+            : "addr:" + (http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+
+    /// <summary>The wait, when the caller is over its budget and this session was already found dead.</summary>
+    private TimeSpan? RefuseWithoutCall(string caller, string sessionId)
+    {
+        var now = time.GetUtcNow();
+        lock (_lock)
+        {
+            return _deadUntil.TryGetValue(sessionId, out var until) && until > now
+                && _callers.TryGetValue(Tracked(caller), out var window) && window.Start + Window > now && window.Failures > failuresPerMinute
+                    ? window.Start + Window - now
+                    : null;
+        }
+    }
+
+    /// <summary>Counts a failure; the wait when it went over the budget. A dead session is remembered only from a validation.</summary>
+    private TimeSpan? Failed(string caller, string sessionId, bool remember)
+    {
+        var now = time.GetUtcNow();
+        lock (_lock)
+        {
+            SweepWhenFull(now);
+            var key = Tracked(caller);
+            var window = _callers.TryGetValue(key, out var current) && current.Start + Window > now ? current : (Start: now, Failures: 0);
+            window.Failures++;
+            _callers[key] = window;
+
+            // A validation that found nothing (not even a rotation's grace) means the session id never comes back.
+            if (remember && (_deadUntil.ContainsKey(sessionId) || _deadUntil.Count < MaxEntries))
+            {
+                _deadUntil[sessionId] = now + Window;
+            }
+
+            return window.Failures > failuresPerMinute ? window.Start + Window - now : null;
+        }
+    }
+
+    // A caller without an entry shares the overflow budget only while the table is full.
+    private string Tracked(string caller) => _callers.ContainsKey(caller) || _callers.Count < MaxEntries ? caller : OverflowCaller;
+
+    /// <summary>Drops ended windows and dead-session entries once a table is full, at most once a second.</summary>
+    private void SweepWhenFull(DateTimeOffset now)
+    {
+        if ((_callers.Count < MaxEntries && _deadUntil.Count < MaxEntries) || now - _lastSweep < TimeSpan.FromSeconds(1))
+        {
+            return;
+        }
+
+        _lastSweep = now;
+        foreach (var (caller, window) in _callers)
+        {
+            if (window.Start + Window <= now)
+            {
+                _callers.Remove(caller);
+            }
+        }
+
+        foreach (var (sessionId, until) in _deadUntil)
+        {
+            if (until <= now)
+            {
+                _deadUntil.Remove(sessionId);
+            }
+        }
+    }
+
+    private static IResult TooManyFailures(HttpContext http, TimeSpan retryAfter)
+    {
+        RetryAfterHeader.Set(http.Response, retryAfter);
+        return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
+            detail: "Too many failed token checks from this caller; try again later.");
+    }
 }

@@ -12,6 +12,8 @@ public static class SessionApi
 {
     /// <summary>Header that carries the session token.</summary>
     public const string TokenHeader = "X-Session-Token";
+    internal const string ClientIpHeader = "X-Client-IP";
+    internal const string ClientUserAgentHeader = "X-Client-User-Agent";
 
     /// <summary>Maps every route of the API.</summary>
     public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
@@ -55,8 +57,14 @@ public static class SessionApi
         app.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, ISessionStore store, CancellationToken ct) =>
             await store.RevokeAsync(userId, sessionId, ct) ? Results.NoContent() : NotFound());
 
-        app.MapDelete("/users/{userId}/sessions", async (string userId, string? except, ISessionStore store, CancellationToken ct) =>
-            Results.Json(new EndedResponse(await store.DeleteAllForUserAsync(userId, except, ct))));
+        // Sign out everywhere has a route of its own, so no revoke URL with an empty or missing id can reach it.
+        app.MapPost("/users/{userId}/sessions/revoke-all", async (string userId, RevokeAllRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+            Results.Json(new EndedResponse(await store.DeleteAllForUserAsync(userId, Except(request, http), ct))));
+
+        // Where an empty session id (or the old bulk form) lands: refused, nothing ended.
+        app.MapDelete("/users/{userId}/sessions", () =>
+            Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request",
+                detail: "A session id is required: DELETE /users/{userId}/sessions/{sessionId}. To sign out everywhere, POST /users/{userId}/sessions/revoke-all."));
 
         app.MapGet("/stats", async (ISessionStore store, CancellationToken ct) =>
             Results.Json(new StatsResponse(await store.CountAsync(ct))));
@@ -69,7 +77,14 @@ public static class SessionApi
             ? token
             : throw new ArgumentException($"The {TokenHeader} header is required (exactly once).", TokenHeader);
 
-    private static ClientInfo Client(HttpContext http) => HttpClientInfo.From(http, "X-Client-IP", "X-Client-User-Agent");
+    private static ClientInfo Client(HttpContext http) => HttpClientInfo.From(http, ClientIpHeader, ClientUserAgentHeader);
+
+    // A malformed "except" would end the session the caller meant to keep, so it is refused rather than ignored.
+    private static string? Except(RevokeAllRequest? request, HttpContext http) =>
+        http.Request.Query.ContainsKey("except") ? throw new ArgumentException("except goes in the JSON body, not in the URL.", "except")
+        : request?.Except is not { } except ? null
+        : SessionIds.IsWellFormedSessionId(except) ? except
+        : throw new ArgumentException("except must be a session id (or be left out to end every session).", "except");
 
     private static TimeSpan? Seconds(double? seconds, string name) => seconds switch
     {

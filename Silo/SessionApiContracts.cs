@@ -23,6 +23,9 @@ public sealed record class ClientResponse(string? Ip, string? UserAgent)
     internal static ClientResponse? From(ClientInfo? client) => client is null ? null : new(client.IpAddress, client.UserAgent);
 }
 
+/// <summary>Body of <c>POST /users/{userId}/sessions/revoke-all</c>: the session to keep, or none to end them all.</summary>
+public sealed record class RevokeAllRequest(string? Except);
+
 /// <summary>A session as the API shows it. <see cref="Token"/> is present only right after create and rotate.</summary>
 public sealed record class SessionResponse(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Token,

@@ -48,8 +48,10 @@ public sealed class SiloHostOptions
     public int MaxRequestHeadersBytes { get; set; } = 16 * 1024;
 
     /// <summary>
-    /// Failed token checks (404 on a token route) one calling address may make per minute before its token
-    /// requests get 429. Default 100. A backend that calls for many users from one address may need more.
+    /// Failed token checks one caller may make per minute before its tokens that name no live session get 429.
+    /// Only tokens that pass their MAC and then find no session count; a valid token is always served. The caller
+    /// is the end user in <c>X-Client-IP</c> when <see cref="ApiKey"/> is set, otherwise the calling address.
+    /// Default 100; 0 turns the limit off (e.g. for a backend that calls for many users from one address).
     /// </summary>
     public int FailedTokenChecksPerMinute { get; set; } = 100;
 }
@@ -95,9 +97,9 @@ internal sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOption
             failures.Add($"{S}:ResponseTimeout must be at least one second.");
         }
 
-        if (options.FailedTokenChecksPerMinute < 1)
+        if (options.FailedTokenChecksPerMinute < 0)
         {
-            failures.Add($"{S}:FailedTokenChecksPerMinute must be at least 1.");
+            failures.Add($"{S}:FailedTokenChecksPerMinute must be 0 (off) or more (was {options.FailedTokenChecksPerMinute}).");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

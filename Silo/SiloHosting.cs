@@ -30,7 +30,9 @@ public static class SiloHosting
             kestrel.Limits.MaxRequestBodySize = host.MaxRequestBodyBytes;
             kestrel.Limits.MaxRequestHeadersTotalSize = host.MaxRequestHeadersBytes;
         });
-        builder.Services.AddSingleton(new FailedTokenLimiter(host.FailedTokenChecksPerMinute));
+        builder.Services.AddSingleton(sp => new FailedTokenLimiter(
+            sp.GetRequiredService<SessionTokenCodec>(), host.FailedTokenChecksPerMinute, trustClientIp: host.ApiKey is not null,
+            sp.GetService<TimeProvider>() ?? TimeProvider.System));
 
         var redis = host.Redis is { } configuration
             ? RedisConfiguration.Parse(configuration, $"{SessionGrainsOptions.SectionName}:Redis", host.RedisCaCertificate)

@@ -91,7 +91,7 @@ public sealed class HttpApiTests(RedisServer redis) : IAsyncLifetime
         await AssertProblem(await _http.DeleteAsync($"/users/{user}/sessions/{ids[0]}", Ct), HttpStatusCode.NotFound);
         await AssertProblem(await _http.DeleteAsync($"/users/{NewUser()}/sessions/{ids[1]}", Ct), HttpStatusCode.NotFound);
 
-        var ended = await Json(await _http.DeleteAsync($"/users/{user}/sessions?except={ids[2]}", Ct));
+        var ended = await Json(await _http.PostAsJsonAsync($"/users/{user}/sessions/revoke-all", new { except = ids[2] }, Ct));
         Assert.Equal(1, ended.GetProperty("ended").GetInt32());
         var remaining = await Json(await _http.GetAsync($"/users/{user}/sessions", Ct));
         Assert.Equal([ids[2]], remaining.GetProperty("sessions").EnumerateArray().Select(s => s.GetProperty("sessionId").GetString()));

@@ -127,7 +127,7 @@ public sealed class RedisAccessControlTests
         Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(validate, Ct)).StatusCode);
         var listed = JsonDocument.Parse(await http.GetStringAsync("/users/acl-user/sessions", Ct)).RootElement;
         Assert.Equal(1, listed.GetProperty("sessions").GetArrayLength());
-        Assert.Equal(1, JsonDocument.Parse(await (await http.DeleteAsync("/users/acl-user/sessions", Ct)).Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("ended").GetInt32());
+        Assert.Equal(1, JsonDocument.Parse(await (await http.PostAsJsonAsync("/users/acl-user/sessions/revoke-all", new { }, Ct)).Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("ended").GetInt32());
 
         // Written where the admin can see it: the keys of this service.
         Assert.True(await redis.Database.KeyExistsAsync($"{ServiceId}/members/{factory.ClusterId}"));
