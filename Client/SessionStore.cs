@@ -10,7 +10,7 @@ namespace SessionGrains;
 /// </summary>
 /// <remarks>
 /// Concurrent validations can travel in batches (<see cref="ValidationBatcher"/>), which pays for a frontend
-/// connected to a single silo; <see cref="SessionGrainsServiceCollectionExtensions.AddSessionStore"/> decides.
+/// connected to a single silo; <c>AddSessionStore</c> decides.
 /// </remarks>
 public sealed class SessionStore : ISessionStore
 {

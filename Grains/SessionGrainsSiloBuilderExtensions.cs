@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -14,39 +15,54 @@ namespace Orleans.Hosting;
 public static class SessionGrainsSiloBuilderExtensions
 {
     /// <summary>
-    /// Adds the session grains, their options (validated at start-up), grain storage and reminders.
-    /// With <see cref="SessionGrainsOptions.Redis"/> set, state and reminders live in Redis; without it,
-    /// in memory (the embedded default, lost when the silo stops). Clustering is the host's choice.
+    /// Adds the session grains with their settings bound from <paramref name="section"/> (the
+    /// <c>SessionStore</c> section): <see cref="SessionGrainsOptions"/>, and of <see cref="SessionClusterOptions"/>
+    /// the Redis settings. Everything is validated at start-up. See <see cref="AddSessionGrains(ISiloBuilder, Action{SessionGrainsOptions}?, Action{SessionClusterOptions}?)"/>.
     /// </summary>
-    public static ISiloBuilder AddSessionGrains(this ISiloBuilder builder, Action<SessionGrainsOptions>? configure = null)
+    public static ISiloBuilder AddSessionGrains(this ISiloBuilder builder, IConfiguration section)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(section);
+        return Add(builder, section, configure: null, configureCluster: null);
+    }
 
-        // The storage choice is made now, so the options are also read now; the same delegate feeds IOptions.
-        var options = new SessionGrainsOptions();
-        configure?.Invoke(options);
+    /// <summary>
+    /// Adds the session grains, their options (validated at start-up), grain storage and reminders.
+    /// With <see cref="SessionClusterOptions.Redis"/> set, state and reminders live in Redis; without it,
+    /// in memory (the embedded default, lost when the silo stops). Clustering (ids, ports) is the host's
+    /// choice: of <see cref="SessionClusterOptions"/> only the Redis settings are read here.
+    /// </summary>
+    public static ISiloBuilder AddSessionGrains(this ISiloBuilder builder, Action<SessionGrainsOptions>? configure = null, Action<SessionClusterOptions>? configureCluster = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return Add(builder, section: null, configure, configureCluster);
+    }
 
+    private static ISiloBuilder Add(ISiloBuilder builder, IConfiguration? section, Action<SessionGrainsOptions>? configure, Action<SessionClusterOptions>? configureCluster)
+    {
         var services = builder.Services;
-        services.AddOptions<SessionGrainsOptions>().Configure(o => configure?.Invoke(o)).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionGrainsOptions>, SessionGrainsOptionsValidator>());
-        builder.Configure<GrainCollectionOptions>(collection =>
+        services.AddValidatedOptions<SessionGrainsOptions, SessionGrainsOptionsValidator>(section, configure);
+        services.AddValidatedOptions<SessionClusterOptions, SessionClusterOptionsValidator>(section, configureCluster);
+        services.AddOptions<GrainCollectionOptions>().Configure<IOptions<SessionGrainsOptions>>((collection, options) =>
         {
             // Silo memory follows the active set: what is idle goes, and comes back from storage when used.
             foreach (var grainClass in new[] { typeof(SessionGrain), typeof(UserSessionsGrain), typeof(SessionExpiryBucketGrain) })
             {
-                collection.ClassSpecificCollectionAge[grainClass.FullName!] = options.IdleSessionDeactivation;
+                collection.ClassSpecificCollectionAge[grainClass.FullName!] = options.Value.IdleSessionDeactivation;
             }
         });
 
         services.TryAddSingleton<SessionGrainsMetrics>();
         services.TryAddSingleton<LastSiloShutdown>();
-        var redis = options.Redis is { } configuration
-            ? RedisConfiguration.Parse(configuration, $"{SessionGrainsOptions.SectionName}:Redis", options.RedisCaCertificate)
-            : null;
-        if (redis is not null)
+
+        // The storage providers are chosen now, from what IOptions will hold; the Redis string itself is read
+        // (and checked) when the silo starts.
+        var redis = services.Registered<SessionClusterOptions>().Redis is not null;
+        if (redis)
         {
-            services.TryAddSingleton(new RedisConnection(redis.Clone()));
-            builder.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
+            services.TryAddSingleton(sp => new RedisConnection(ParseRedis(sp.GetRequiredService<IOptions<SessionClusterOptions>>())));
+            builder.UseRedisReminderService(_ => { });
+            services.AddOptions<RedisReminderTableOptions>().Configure<IOptions<SessionClusterOptions>>((o, cluster) => o.ConfigurationOptions = ParseRedis(cluster));
         }
         else
         {
@@ -56,17 +72,17 @@ public static class SessionGrainsSiloBuilderExtensions
         foreach (var name in new[] { StorageNames.Sessions, StorageNames.UserIndex })
         {
             // The provider is registered under an inner name; grains see it through SessionGrainStorage.
-            var inner = name + (redis is null ? ".Memory" : ".Redis");
-            if (redis is null)
+            var inner = name + (redis ? ".Redis" : ".Memory");
+            if (!redis)
             {
                 // The same serializer as Redis, so the embedded default stores exactly what production stores.
                 builder.AddMemoryGrainStorage(inner, o => o.GrainStorageSerializer = new StorageJsonSerializer());
             }
             else
             {
-                builder.AddRedisGrainStorage(inner, optionsBuilder => optionsBuilder.Configure<IOptions<ClusterOptions>>((o, cluster) =>
+                builder.AddRedisGrainStorage(inner, optionsBuilder => optionsBuilder.Configure<IOptions<ClusterOptions>, IOptions<SessionClusterOptions>>((o, cluster, sessionCluster) =>
                 {
-                    o.ConfigurationOptions = redis.Clone();
+                    o.ConfigurationOptions = ParseRedis(sessionCluster);
                     o.GetStorageKey = (_, grainId) => StorageKey(cluster.Value.ServiceId, grainId);
                     o.DeleteStateOnClear = true;
                     o.GrainStorageSerializer = new StorageJsonSerializer();
@@ -77,16 +93,21 @@ public static class SessionGrainsSiloBuilderExtensions
                 name,
                 sp.GetRequiredKeyedService<IGrainStorage>(inner),
                 sp.GetRequiredService<SessionGrainsMetrics>(),
-                redis is null ? null : new RedisSessionExpiryBackstop(
+                redis ? new RedisSessionExpiryBackstop(
                     grainId => StorageKey(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId, grainId),
                     sp.GetRequiredService<RedisConnection>(),
-                    sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value),
-                redis is null ? sp.GetRequiredService<LastSiloShutdown>() : null,
+                    sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value) : null,
+                redis ? null : sp.GetRequiredService<LastSiloShutdown>(),
                 sp.GetRequiredService<ILogger<SessionGrainStorage>>()));
         }
 
         return builder;
     }
+
+    /// <summary>A new copy of the validated Redis configuration, one per consumer as each changes its own.</summary>
+    private static ConfigurationOptions ParseRedis(IOptions<SessionClusterOptions> cluster) =>
+        cluster.Value.ParseRedis()
+            ?? throw new InvalidOperationException($"{RedisConfiguration.RedisSetting} was set when the silo was configured and is not now.");
 
     /// <summary>The Redis key of a grain's state: <c>{serviceId}/state/{grainType}/{key}</c>.</summary>
     internal static RedisKey StorageKey(string serviceId, GrainId grainId) => $"{serviceId}/state/{grainId}";
