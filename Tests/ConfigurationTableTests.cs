@@ -28,10 +28,10 @@ public sealed class ConfigurationTableTests
         foreach (var row in TableRows())
         {
             Assert.True(settings.TryGetValue(row.Key, out var setting), $"The README lists {row.Key}, which no options class declares.");
-            Assert.Equal($"`{setting.Owner.Name}`", row.Owner);
+            Assert.True(row.Owner == $"`{setting.Owner.Name}`", $"{row.Key} is declared by {setting.Owner.Name}; the README says {row.Owner}.");
             if (setting.Default is { } value)
             {
-                Assert.Equal($"`{Format(value)}`", row.Default);
+                Assert.True(row.Default == $"`{Format(value)}`", $"{row.Key} defaults to {Format(value)}; the README says {row.Default}.");
             }
         }
     }
