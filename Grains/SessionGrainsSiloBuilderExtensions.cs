@@ -57,8 +57,8 @@ public static class SessionGrainsSiloBuilderExtensions
 
         // The storage providers are chosen now, from what IOptions will hold; the Redis string itself is read
         // (and checked) when the silo starts.
-        var redis = services.Registered<SessionClusterOptions>().Redis is not null;
-        if (redis)
+        var redis = services.Registered<SessionClusterOptions>().Redis;
+        if (redis is not null)
         {
             services.TryAddSingleton(sp => new RedisConnection(ParseRedis(sp.GetRequiredService<IOptions<SessionClusterOptions>>())));
             builder.UseRedisReminderService(_ => { });
@@ -72,8 +72,8 @@ public static class SessionGrainsSiloBuilderExtensions
         foreach (var name in new[] { StorageNames.Sessions, StorageNames.UserIndex })
         {
             // The provider is registered under an inner name; grains see it through SessionGrainStorage.
-            var inner = name + (redis ? ".Redis" : ".Memory");
-            if (!redis)
+            var inner = name + (redis is null ? ".Memory" : ".Redis");
+            if (redis is null)
             {
                 // The same serializer as Redis, so the embedded default stores exactly what production stores.
                 builder.AddMemoryGrainStorage(inner, o => o.GrainStorageSerializer = new StorageJsonSerializer());
@@ -93,11 +93,11 @@ public static class SessionGrainsSiloBuilderExtensions
                 name,
                 sp.GetRequiredKeyedService<IGrainStorage>(inner),
                 sp.GetRequiredService<SessionGrainsMetrics>(),
-                redis ? new RedisSessionExpiryBackstop(
+                redis is null ? null : new RedisSessionExpiryBackstop(
                     grainId => StorageKey(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId, grainId),
                     sp.GetRequiredService<RedisConnection>(),
-                    sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value) : null,
-                redis ? null : sp.GetRequiredService<LastSiloShutdown>(),
+                    sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value),
+                redis is null ? sp.GetRequiredService<LastSiloShutdown>() : null,
                 sp.GetRequiredService<ILogger<SessionGrainStorage>>()));
         }
 
