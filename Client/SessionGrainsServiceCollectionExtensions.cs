@@ -1,8 +1,12 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Clustering.Redis;
 using Orleans.Configuration;
+using Orleans.Runtime;
 using SessionGrains;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -11,22 +15,87 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static partial class SessionGrainsServiceCollectionExtensions
 {
     /// <summary>
+    /// Registers <see cref="ISessionStore"/> with its <see cref="SessionStoreOptions"/> bound from
+    /// <paramref name="section"/> (the <c>SessionStore</c> section). See <see cref="AddSessionStore(IServiceCollection, Action{SessionStoreOptions}?)"/>.
+    /// </summary>
+    public static IServiceCollection AddSessionStore(this IServiceCollection services, IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(section);
+        return AddStore(services, section, configure: null);
+    }
+
+    /// <summary>
     /// Registers <see cref="ISessionStore"/> over the Orleans client or silo already in the container
     /// (a host app that calls <c>UseOrleans(silo => silo.AddSessionGrains())</c>, or a frontend that set up
-    /// its own <c>UseOrleansClient</c>), with its token keys validated at start-up. Unless
-    /// <see cref="SessionStoreOptions.BatchValidations"/> says otherwise, concurrent validations are sent in
-    /// batches by a frontend connected to a single silo (never inside a silo).
+    /// its own <c>UseOrleansClient</c>), with its token keys validated at start-up (required when
+    /// <see cref="SessionClusterOptions.Redis"/> is set). Unless <see cref="SessionStoreOptions.BatchValidations"/>
+    /// says otherwise, concurrent validations are sent in batches by a frontend connected to a single silo
+    /// (never inside a silo).
     /// </summary>
     public static IServiceCollection AddSessionStore(this IServiceCollection services, Action<SessionStoreOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var options = services.AddOptions<SessionStoreOptions>().ValidateOnStart();
-        if (configure is not null)
-        {
-            options.Configure(configure);
-        }
+        return AddStore(services, section: null, configure);
+    }
 
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionStoreOptions>, SessionStoreOptionsValidator>());
+    /// <summary>
+    /// A frontend in one call, configured from <paramref name="section"/> (the <c>SessionStore</c> section):
+    /// <see cref="SessionClusterOptions"/> and <see cref="SessionStoreOptions"/> are bound from it. See
+    /// <see cref="AddSessionGrainsClient(IServiceCollection, Action{SessionClusterOptions}?, Action{SessionStoreOptions}?)"/>.
+    /// </summary>
+    public static IServiceCollection AddSessionGrainsClient(this IServiceCollection services, IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(section);
+        return AddClient(services, section, configure: null, configureStore: null);
+    }
+
+    /// <summary>
+    /// A frontend in one call: an Orleans client connected to the SessionGrains cluster (Redis clustering,
+    /// or the local silo at <see cref="SessionClusterOptions.GatewayPort"/> when <see cref="SessionClusterOptions.Redis"/>
+    /// is not set) and <see cref="ISessionStore"/> over it. With Redis, token keys are required. Every setting
+    /// is validated when the host starts.
+    /// </summary>
+    public static IServiceCollection AddSessionGrainsClient(this IServiceCollection services, Action<SessionClusterOptions>? configure = null, Action<SessionStoreOptions>? configureStore = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        return AddClient(services, section: null, configure, configureStore);
+    }
+
+    private static IServiceCollection AddClient(IServiceCollection services, IConfiguration? section, Action<SessionClusterOptions>? configure, Action<SessionStoreOptions>? configureStore)
+    {
+        services.AddValidatedOptions<SessionClusterOptions, SessionClusterOptionsValidator>(section, configure);
+
+        // The clustering provider is chosen now, from what IOptions will hold; the values are read at start.
+        var redis = services.Registered<SessionClusterOptions>().Redis is not null;
+        services.AddOrleansClient(client =>
+        {
+            if (redis)
+            {
+                client.UseRedisClustering(_ => { });
+                services.AddOptions<RedisClusteringOptions>().Configure<IOptions<SessionClusterOptions>>((o, options) => o.ConfigurationOptions = options.Value.ParseRedis());
+            }
+            else
+            {
+                // The local silo's gateway, read when the client starts (after validation has checked the port).
+                client.UseStaticClustering(gateways => gateways.Configure<IOptions<SessionClusterOptions>>((o, options) =>
+                    o.Gateways = [new IPEndPoint(IPAddress.Loopback, options.Value.GatewayPort).ToGatewayUri()]));
+            }
+        });
+        services.AddOptions<ClusterOptions>().Configure<IOptions<SessionClusterOptions>>((o, options) =>
+        {
+            o.ClusterId = options.Value.ClusterId;
+            o.ServiceId = options.Value.ServiceId;
+        });
+        services.AddOptions<ClientMessagingOptions>().Configure<IOptions<SessionClusterOptions>>((o, options) => o.ResponseTimeout = options.Value.ResponseTimeout);
+        return AddStore(services, section, configureStore);
+    }
+
+    private static IServiceCollection AddStore(IServiceCollection services, IConfiguration? section, Action<SessionStoreOptions>? configure)
+    {
+        services.AddValidatedOptions<SessionStoreOptions, SessionStoreOptionsValidator>(section, configure);
+        services.AddValidatedOptions<SessionClusterOptions, SessionClusterOptionsValidator>(section: null, configure: null); // the keys' rule reads Redis
         services.TryAddSingleton(sp => CreateTokenCodec(
             sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<SessionStore>()));
@@ -42,45 +111,6 @@ public static partial class SessionGrainsServiceCollectionExtensions
             sp.GetRequiredService<SessionTokenCodec>(),
             ValidationPath(sp)));
         return services;
-    }
-
-    /// <summary>
-    /// A frontend in one call: an Orleans client connected to the SessionGrains cluster (Redis clustering,
-    /// or the local silo when <see cref="SessionGrainsClientOptions.Redis"/> is not set) and
-    /// <see cref="ISessionStore"/> over it. With Redis, token keys are required.
-    /// </summary>
-    public static IServiceCollection AddSessionGrainsClient(this IServiceCollection services, Action<SessionGrainsClientOptions>? configure = null)
-    {
-        ArgumentNullException.ThrowIfNull(services);
-        var options = new SessionGrainsClientOptions();
-        configure?.Invoke(options);
-        ArgumentException.ThrowIfNullOrWhiteSpace(options.ClusterId, "SessionStore:ClusterId");
-        ArgumentException.ThrowIfNullOrWhiteSpace(options.ServiceId, "SessionStore:ServiceId");
-
-        services.AddOrleansClient(client =>
-        {
-            client.Configure<ClusterOptions>(cluster =>
-            {
-                cluster.ClusterId = options.ClusterId;
-                cluster.ServiceId = options.ServiceId;
-            });
-            client.Configure<ClientMessagingOptions>(messaging => messaging.ResponseTimeout = options.ResponseTimeout);
-            if (options.Redis is { } redis)
-            {
-                var configuration = RedisConfiguration.Parse(redis, "SessionStore:Redis", options.RedisCaCertificate);
-                client.UseRedisClustering(o => o.ConfigurationOptions = configuration);
-            }
-            else
-            {
-                client.UseLocalhostClustering(options.GatewayPort, options.ServiceId, options.ClusterId);
-            }
-        });
-        return services.AddSessionStore(store =>
-        {
-            store.TokenKeys = options.TokenKeys;
-            store.RequireTokenKeys = options.Redis is not null;
-            store.BatchValidations = options.BatchValidations;
-        });
     }
 
     /// <summary>The store's validation path, chosen once: straight to the grain in a silo; in a frontend, batched while it is connected to one silo only.</summary>

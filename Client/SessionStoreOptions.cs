@@ -2,21 +2,20 @@ using Microsoft.Extensions.Options;
 
 namespace SessionGrains;
 
-/// <summary>Settings of <see cref="ISessionStore"/> itself, wherever it runs (frontend, host app, silo HTTP API).</summary>
+/// <summary>
+/// Settings of <see cref="ISessionStore"/> itself, wherever it runs (frontend, host app, silo HTTP API).
+/// Bound from the <c>SessionStore</c> configuration section.
+/// </summary>
 public sealed class SessionStoreOptions
 {
     /// <summary>
     /// Keys that sign tokens: <c>id:secret</c> pairs, comma-separated, newest first (new tokens use the
     /// first; tokens under the others keep working until their key is removed). Every frontend and silo
-    /// that checks tokens needs the same keys. A secret: never logged.
+    /// that checks tokens needs the same keys. Required when <see cref="SessionClusterOptions.Redis"/> is set;
+    /// without Redis, unset means a key generated for the process, whose tokens stop working when it restarts.
+    /// A secret: never logged.
     /// </summary>
     public string? TokenKeys { get; set; }
-
-    /// <summary>
-    /// Refuse to start without <see cref="TokenKeys"/>. Set for production deployments (Redis configured);
-    /// otherwise a key is generated for the process, and its tokens stop working when it restarts.
-    /// </summary>
-    public bool RequireTokenKeys { get; set; }
 
     /// <summary>
     /// Send concurrent validations to the cluster in batches, one message for many (README, "How it works").
@@ -26,16 +25,17 @@ public sealed class SessionStoreOptions
     public bool? BatchValidations { get; set; }
 }
 
-internal sealed class SessionStoreOptionsValidator : IValidateOptions<SessionStoreOptions>
+/// <summary>Fails start-up with a message that names the setting and never repeats a key.</summary>
+internal sealed class SessionStoreOptionsValidator(IOptions<SessionClusterOptions> cluster) : IValidateOptions<SessionStoreOptions>
 {
-    public const string TokenKeysSetting = "SessionStore:TokenKeys";
+    public const string TokenKeysSetting = SessionClusterOptions.SectionName + ":" + nameof(SessionStoreOptions.TokenKeys);
 
     public ValidateOptionsResult Validate(string? name, SessionStoreOptions options)
     {
         if (string.IsNullOrWhiteSpace(options.TokenKeys))
         {
-            return options.RequireTokenKeys
-                ? ValidateOptionsResult.Fail($"{TokenKeysSetting} is required when SessionStore:Redis is set: every silo and frontend needs the same keys (e.g. 'k1:' followed by the output of 'openssl rand -base64 32').")
+            return RedisIsSet()
+                ? ValidateOptionsResult.Fail($"{TokenKeysSetting} is required when {RedisConfiguration.RedisSetting} is set: every silo and frontend needs the same keys (e.g. 'k1:' followed by the output of 'openssl rand -base64 32').")
                 : ValidateOptionsResult.Success;
         }
 
@@ -47,6 +47,19 @@ internal sealed class SessionStoreOptionsValidator : IValidateOptions<SessionSto
         catch (OptionsValidationException exception)
         {
             return ValidateOptionsResult.Fail(exception.Failures);
+        }
+    }
+
+    private bool RedisIsSet()
+    {
+        try
+        {
+            return cluster.Value.Redis is not null;
+        }
+        catch (OptionsValidationException)
+        {
+            // The cluster settings' own validation reports what is wrong with them; the keys are judged with them.
+            return false;
         }
     }
 }

@@ -3,14 +3,12 @@ using Microsoft.Extensions.Options;
 namespace SessionGrains;
 
 /// <summary>
-/// Settings of the session and user-index grains. Bound from the <c>SessionStore</c> configuration section
-/// by the silo host (environment: <c>SessionStore__DefaultIdleTimeout=00:30:00</c>, ...).
+/// How the session and user-index grains behave. Bound from the <c>SessionStore</c> configuration section
+/// (environment: <c>SessionStore__DefaultIdleTimeout=00:30:00</c>, ...); where state is stored is
+/// <see cref="SessionClusterOptions.Redis"/>.
 /// </summary>
 public sealed class SessionGrainsOptions
 {
-    /// <summary>Configuration section the silo binds.</summary>
-    public const string SectionName = "SessionStore";
-
     /// <summary>Sliding idle timeout of a session created without one. Default 30 minutes.</summary>
     public TimeSpan DefaultIdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
@@ -58,20 +56,10 @@ public sealed class SessionGrainsOptions
     /// </summary>
     public TimeSpan ExpiryBucketWidth { get; set; } = TimeSpan.FromMinutes(1);
 
-    /// <summary>
-    /// StackExchange.Redis configuration string for grain storage and reminders, e.g.
-    /// <c>127.0.0.1:6379,password=...</c>. Null: in-memory storage and reminders (the embedded default).
-    /// A secret: never logged.
-    /// </summary>
-    public string? Redis { get; set; }
-
-    /// <summary>PEM file of the CA that signed the Redis server's TLS certificate, when the OS does not trust it.</summary>
-    public string? RedisCaCertificate { get; set; }
-
     /// <summary>Client (IP, User-Agent) and activity signals and what they do (<c>SessionStore:Signals:...</c>).</summary>
     public SessionSignalOptions Signals { get; set; } = new();
 
-    /// <summary>The clock the grains read. Replace only in tests.</summary>
+    /// <summary>The clock the grains read. Replace only in tests; not a configuration setting.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
 
@@ -81,7 +69,7 @@ internal sealed class SessionGrainsOptionsValidator : IValidateOptions<SessionGr
     public ValidateOptionsResult Validate(string? name, SessionGrainsOptions options)
     {
         var failures = new List<string>();
-        const string S = SessionGrainsOptions.SectionName;
+        const string S = SessionClusterOptions.SectionName;
         if (options.DefaultIdleTimeout <= TimeSpan.Zero)
         {
             failures.Add($"{S}:DefaultIdleTimeout must be positive (was {options.DefaultIdleTimeout}).");

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -14,39 +15,54 @@ namespace Orleans.Hosting;
 public static class SessionGrainsSiloBuilderExtensions
 {
     /// <summary>
-    /// Adds the session grains, their options (validated at start-up), grain storage and reminders.
-    /// With <see cref="SessionGrainsOptions.Redis"/> set, state and reminders live in Redis; without it,
-    /// in memory (the embedded default, lost when the silo stops). Clustering is the host's choice.
+    /// Adds the session grains with their settings bound from <paramref name="section"/> (the
+    /// <c>SessionStore</c> section): <see cref="SessionGrainsOptions"/>, and of <see cref="SessionClusterOptions"/>
+    /// the Redis settings. Everything is validated at start-up. See <see cref="AddSessionGrains(ISiloBuilder, Action{SessionGrainsOptions}?, Action{SessionClusterOptions}?)"/>.
     /// </summary>
-    public static ISiloBuilder AddSessionGrains(this ISiloBuilder builder, Action<SessionGrainsOptions>? configure = null)
+    public static ISiloBuilder AddSessionGrains(this ISiloBuilder builder, IConfiguration section)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(section);
+        return Add(builder, section, configure: null, configureCluster: null);
+    }
 
-        // The storage choice is made now, so the options are also read now; the same delegate feeds IOptions.
-        var options = new SessionGrainsOptions();
-        configure?.Invoke(options);
+    /// <summary>
+    /// Adds the session grains, their options (validated at start-up), grain storage and reminders.
+    /// With <see cref="SessionClusterOptions.Redis"/> set, state and reminders live in Redis; without it,
+    /// in memory (the embedded default, lost when the silo stops). Clustering (ids, ports) is the host's
+    /// choice: of <see cref="SessionClusterOptions"/> only the Redis settings are read here.
+    /// </summary>
+    public static ISiloBuilder AddSessionGrains(this ISiloBuilder builder, Action<SessionGrainsOptions>? configure = null, Action<SessionClusterOptions>? configureCluster = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return Add(builder, section: null, configure, configureCluster);
+    }
 
+    private static ISiloBuilder Add(ISiloBuilder builder, IConfiguration? section, Action<SessionGrainsOptions>? configure, Action<SessionClusterOptions>? configureCluster)
+    {
         var services = builder.Services;
-        services.AddOptions<SessionGrainsOptions>().Configure(o => configure?.Invoke(o)).ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionGrainsOptions>, SessionGrainsOptionsValidator>());
-        builder.Configure<GrainCollectionOptions>(collection =>
+        services.AddValidatedOptions<SessionGrainsOptions, SessionGrainsOptionsValidator>(section, configure);
+        services.AddValidatedOptions<SessionClusterOptions, SessionClusterOptionsValidator>(section, configureCluster);
+        services.AddOptions<GrainCollectionOptions>().Configure<IOptions<SessionGrainsOptions>>((collection, options) =>
         {
             // Silo memory follows the active set: what is idle goes, and comes back from storage when used.
             foreach (var grainClass in new[] { typeof(SessionGrain), typeof(UserSessionsGrain), typeof(SessionExpiryBucketGrain), typeof(CacheEntryGrain) })
             {
-                collection.ClassSpecificCollectionAge[grainClass.FullName!] = options.IdleSessionDeactivation;
+                collection.ClassSpecificCollectionAge[grainClass.FullName!] = options.Value.IdleSessionDeactivation;
             }
         });
 
         services.TryAddSingleton<SessionGrainsMetrics>();
         services.TryAddSingleton<LastSiloShutdown>();
-        var redis = options.Redis is { } configuration
-            ? RedisConfiguration.Parse(configuration, $"{SessionGrainsOptions.SectionName}:Redis", options.RedisCaCertificate)
-            : null;
+
+        // The storage providers are chosen now, from what IOptions will hold; the Redis string itself is read
+        // (and checked) when the silo starts.
+        var redis = services.Registered<SessionClusterOptions>().Redis;
         if (redis is not null)
         {
-            services.TryAddSingleton(new RedisConnection(redis.Clone()));
-            builder.UseRedisReminderService(o => o.ConfigurationOptions = redis.Clone());
+            services.TryAddSingleton(sp => new RedisConnection(ParseRedis(sp.GetRequiredService<IOptions<SessionClusterOptions>>())));
+            builder.UseRedisReminderService(_ => { });
+            services.AddOptions<RedisReminderTableOptions>().Configure<IOptions<SessionClusterOptions>>((o, cluster) => o.ConfigurationOptions = ParseRedis(cluster));
         }
         else
         {
@@ -64,9 +80,9 @@ public static class SessionGrainsSiloBuilderExtensions
             }
             else
             {
-                builder.AddRedisGrainStorage(inner, optionsBuilder => optionsBuilder.Configure<IOptions<ClusterOptions>>((o, cluster) =>
+                builder.AddRedisGrainStorage(inner, optionsBuilder => optionsBuilder.Configure<IOptions<ClusterOptions>, IOptions<SessionClusterOptions>>((o, cluster, sessionCluster) =>
                 {
-                    o.ConfigurationOptions = redis.Clone();
+                    o.ConfigurationOptions = ParseRedis(sessionCluster);
                     o.GetStorageKey = (_, grainId) => StorageKey(cluster.Value.ServiceId, grainId);
                     o.DeleteStateOnClear = true;
                     o.GrainStorageSerializer = new StorageJsonSerializer();
@@ -87,6 +103,11 @@ public static class SessionGrainsSiloBuilderExtensions
 
         return builder;
     }
+
+    /// <summary>A new copy of the validated Redis configuration, one per consumer as each changes its own.</summary>
+    private static ConfigurationOptions ParseRedis(IOptions<SessionClusterOptions> cluster) =>
+        cluster.Value.ParseRedis()
+            ?? throw new InvalidOperationException($"{RedisConfiguration.RedisSetting} was set when the silo was configured and is not now.");
 
     /// <summary>The Redis key of a grain's state: <c>{serviceId}/state/{grainType}/{key}</c>.</summary>
     internal static RedisKey StorageKey(string serviceId, GrainId grainId) => $"{serviceId}/state/{grainId}";

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace SessionGrains.Silo;
@@ -8,13 +9,13 @@ namespace SessionGrains.Silo;
 /// an unreachable Redis, or one still reading its data back (LOADING), is retried for <see cref="Patience"/>
 /// before giving up: after a restart a large append-only file takes a while to load.
 /// </summary>
-internal sealed partial class RedisStartupCheck(ConfigurationOptions redis, ILogger<RedisStartupCheck> logger) : IHostedService
+internal sealed partial class RedisStartupCheck(IOptions<SessionClusterOptions> cluster, ILogger<RedisStartupCheck> logger) : IHostedService
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var probe = redis.Clone();
+        var probe = cluster.Value.ParseRedis() ?? throw new InvalidOperationException($"{RedisConfiguration.RedisSetting} is not set.");
         probe.AbortOnConnectFail = true;
         probe.ConnectRetry = 1;
         probe.ConnectTimeout = 5000;

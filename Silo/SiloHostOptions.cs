@@ -5,40 +5,19 @@ using SessionGrains;
 namespace SessionGrains.Silo;
 
 /// <summary>
-/// How the standalone silo joins its cluster and serves HTTP. Bound from the <c>SessionStore</c> section
-/// (environment variables <c>SessionStore__Redis</c>, <c>SessionStore__SiloPort</c>, ...). The HTTP address
-/// comes from the usual <c>ASPNETCORE_URLS</c> / <c>--urls</c>.
+/// How the standalone silo listens and serves HTTP. Bound from the <c>SessionStore</c> section (environment
+/// variables <c>SessionStore__SiloPort</c>, ...); what it shares with the rest of the cluster is
+/// <see cref="SessionClusterOptions"/>. The HTTP address comes from the usual <c>ASPNETCORE_URLS</c> / <c>--urls</c>.
 /// </summary>
 public sealed class SiloHostOptions
 {
-    /// <summary>Redis configuration string for clustering, storage and reminders; null runs the embedded default. A secret.</summary>
-    public string? Redis { get; set; }
-
-    /// <summary>PEM file of the CA that signed the Redis server's TLS certificate, when the OS does not trust it.</summary>
-    public string? RedisCaCertificate { get; set; }
-
-    /// <summary>Orleans cluster id. Default <c>sessiongrains</c>.</summary>
-    public string ClusterId { get; set; } = "sessiongrains";
-
-    /// <summary>Orleans service id; also the prefix of every Redis key. Default <c>sessiongrains</c>.</summary>
-    public string ServiceId { get; set; } = "sessiongrains";
-
     /// <summary>Silo-to-silo port. Default 11111.</summary>
     public int SiloPort { get; set; } = 11111;
-
-    /// <summary>Port Orleans clients (frontends) connect to. Default 30000.</summary>
-    public int GatewayPort { get; set; } = 30000;
 
     /// <summary>IP address other silos and clients use to reach this silo (with Redis clustering). Default: this host's address.</summary>
     public string? AdvertisedAddress { get; set; }
 
-    /// <summary>Keys that sign session tokens (<c>id:secret,...</c>, newest first); required with <see cref="Redis"/>. A secret.</summary>
-    public string? TokenKeys { get; set; }
-
-    /// <summary>How long a silo-to-silo call waits for an answer (Orleans' default is 30 s). Default 10 seconds.</summary>
-    public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>When set, every HTTP route but <c>/health</c> requires it in <c>X-Api-Key</c>. A secret.</summary>
+    /// <summary>When set, every HTTP route but <c>/health</c> requires it in <c>X-Api-Key</c>; at least 16 characters. A secret.</summary>
     public string? ApiKey { get; set; }
 
     /// <summary>Largest HTTP request body accepted, in bytes. Default 256 KiB.</summary>
@@ -56,25 +35,16 @@ public sealed class SiloHostOptions
     public int FailedTokenChecksPerMinute { get; set; } = 100;
 }
 
-internal sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOptions>
+/// <summary>Fails start-up with a message that names the wrong setting and never repeats the API key.</summary>
+internal sealed class SiloHostOptionsValidator(IOptions<SessionClusterOptions> cluster) : IValidateOptions<SiloHostOptions>
 {
     public ValidateOptionsResult Validate(string? name, SiloHostOptions options)
     {
-        const string S = SessionGrainsOptions.SectionName;
+        const string S = SessionClusterOptions.SectionName;
         var failures = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.ClusterId))
+        if (options.SiloPort is < 1 or > 65535 || options.SiloPort == GatewayPort())
         {
-            failures.Add($"{S}:ClusterId must not be empty.");
-        }
-
-        if (string.IsNullOrWhiteSpace(options.ServiceId))
-        {
-            failures.Add($"{S}:ServiceId must not be empty.");
-        }
-
-        if (options.SiloPort is < 1 or > 65535 || options.GatewayPort is < 1 or > 65535 || options.SiloPort == options.GatewayPort)
-        {
-            failures.Add($"{S}:SiloPort and {S}:GatewayPort must be distinct ports between 1 and 65535 (were {options.SiloPort} and {options.GatewayPort}).");
+            failures.Add($"{S}:SiloPort must be a port between 1 and 65535, other than {S}:GatewayPort (was {options.SiloPort}).");
         }
 
         if (options.AdvertisedAddress is { } address && !IPAddress.TryParse(address, out _))
@@ -92,16 +62,24 @@ internal sealed class SiloHostOptionsValidator : IValidateOptions<SiloHostOption
             failures.Add($"{S}:MaxRequestBodyBytes must be at least 1024 and {S}:MaxRequestHeadersBytes at least 4096.");
         }
 
-        if (options.ResponseTimeout < TimeSpan.FromSeconds(1))
-        {
-            failures.Add($"{S}:ResponseTimeout must be at least one second.");
-        }
-
         if (options.FailedTokenChecksPerMinute < 0)
         {
             failures.Add($"{S}:FailedTokenChecksPerMinute must be 0 (off) or more (was {options.FailedTokenChecksPerMinute}).");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private int? GatewayPort()
+    {
+        try
+        {
+            return cluster.Value.GatewayPort;
+        }
+        catch (OptionsValidationException)
+        {
+            // The cluster settings' own validation reports them.
+            return null;
+        }
     }
 }

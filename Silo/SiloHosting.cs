@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using SessionGrains;
@@ -12,74 +13,71 @@ public static class SiloHosting
     /// <summary>
     /// Adds an Orleans silo with the session grains. Without <c>SessionStore:Redis</c>: localhost
     /// clustering, in-memory storage and reminders. With it: Redis clustering, storage and reminders.
-    /// Invalid settings fail here, before anything starts, with a message naming the setting.
+    /// Invalid settings stop start-up, before anything listens, with a message naming the setting.
     /// </summary>
     public static WebApplicationBuilder AddSessionGrainsSilo(this WebApplicationBuilder builder)
     {
-        var section = builder.Configuration.GetSection(SessionGrainsOptions.SectionName);
-        var host = section.Get<SiloHostOptions>() ?? new SiloHostOptions();
-        var hostCheck = new SiloHostOptionsValidator().Validate(null, host);
-        if (hostCheck.Failed)
+        var section = builder.Configuration.GetSection(SessionClusterOptions.SectionName);
+        var services = builder.Services;
+        services.AddValidatedOptions<SiloHostOptions, SiloHostOptionsValidator>(section, configure: null);
+        services.AddValidatedOptions<SessionClusterOptions, SessionClusterOptionsValidator>(section, configure: null);
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<SiloHostOptions>>((kestrel, host) =>
         {
-            throw new OptionsValidationException(SessionGrainsOptions.SectionName, typeof(SiloHostOptions), hostCheck.Failures);
-        }
-
-        builder.Services.AddSingleton(Options.Create(host));
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.Limits.MaxRequestBodySize = host.MaxRequestBodyBytes;
-            kestrel.Limits.MaxRequestHeadersTotalSize = host.MaxRequestHeadersBytes;
+            kestrel.Limits.MaxRequestBodySize = host.Value.MaxRequestBodyBytes;
+            kestrel.Limits.MaxRequestHeadersTotalSize = host.Value.MaxRequestHeadersBytes;
         });
-        builder.Services.AddSingleton(sp => new FailedTokenLimiter(
-            sp.GetRequiredService<SessionTokenCodec>(), host.FailedTokenChecksPerMinute, trustClientIp: host.ApiKey is not null,
-            sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        services.AddSingleton(sp =>
+        {
+            var host = sp.GetRequiredService<IOptions<SiloHostOptions>>().Value;
+            return new FailedTokenLimiter(
+                sp.GetRequiredService<SessionTokenCodec>(), host.FailedTokenChecksPerMinute, trustClientIp: host.ApiKey is not null,
+                sp.GetService<TimeProvider>() ?? TimeProvider.System);
+        });
 
-        var redis = host.Redis is { } configuration
-            ? RedisConfiguration.Parse(configuration, $"{SessionGrainsOptions.SectionName}:Redis", host.RedisCaCertificate)
-            : null;
-        if (redis is not null)
+        // Clustering and ports are chosen now, from what IOptions will hold; validation at start reports bad values.
+        var cluster = services.Registered<SessionClusterOptions>();
+        var host = services.Registered<SiloHostOptions>();
+        if (cluster.Redis is not null)
         {
             // Registered before the silo, so it runs (and fails clearly) before Orleans touches Redis.
-            builder.Services.AddHostedService(sp => new RedisStartupCheck(redis, sp.GetRequiredService<ILogger<RedisStartupCheck>>()));
+            services.AddHostedService<RedisStartupCheck>();
         }
 
         builder.UseOrleans(silo =>
         {
-            silo.Configure<ClusterOptions>(cluster =>
+            silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SessionClusterOptions>>((o, options) =>
             {
-                cluster.ClusterId = host.ClusterId;
-                cluster.ServiceId = host.ServiceId;
+                o.ClusterId = options.Value.ClusterId;
+                o.ServiceId = options.Value.ServiceId;
             });
 
             // Failure detection is Orleans' own (ClusterMembershipOptions); operators may tune it under
             // Orleans:Membership, e.g. Orleans__Membership__ProbeTimeout=00:00:02.
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Orleans:Membership"));
-            silo.Configure<SiloMessagingOptions>(messaging => messaging.ResponseTimeout = host.ResponseTimeout);
+            silo.Services.AddOptions<SiloMessagingOptions>().Configure<IOptions<SessionClusterOptions>>((o, options) => o.ResponseTimeout = options.Value.ResponseTimeout);
 
-            if (redis is not null)
+            if (cluster.Redis is not null)
             {
-                silo.UseRedisClustering(o => o.ConfigurationOptions = redis.Clone());
-                if (host.AdvertisedAddress is { } address)
+                silo.UseRedisClustering(_ => { });
+                silo.Services.AddOptions<Orleans.Clustering.Redis.RedisClusteringOptions>()
+                    .Configure<IOptions<SessionClusterOptions>>((o, options) => o.ConfigurationOptions = options.Value.ParseRedis());
+                if (IPAddress.TryParse(host.AdvertisedAddress, out var address))
                 {
-                    silo.ConfigureEndpoints(IPAddress.Parse(address), host.SiloPort, host.GatewayPort, listenOnAnyHostAddress: true);
+                    silo.ConfigureEndpoints(address, host.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
                 }
                 else
                 {
-                    silo.ConfigureEndpoints(host.SiloPort, host.GatewayPort, listenOnAnyHostAddress: true);
+                    silo.ConfigureEndpoints(host.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
                 }
             }
             else
             {
-                silo.UseLocalhostClustering(host.SiloPort, host.GatewayPort, serviceId: host.ServiceId, clusterId: host.ClusterId);
+                silo.UseLocalhostClustering(host.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
             }
 
-            silo.AddSessionGrains(options => section.Bind(options));
+            silo.AddSessionGrains(section);
         });
-        builder.Services.AddSessionStore(store =>
-        {
-            store.TokenKeys = host.TokenKeys;
-            store.RequireTokenKeys = host.Redis is not null;
-        });
+        services.AddSessionStore(section);
         return builder;
     }
 }

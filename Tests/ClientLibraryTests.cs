@@ -1,8 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
@@ -94,24 +96,90 @@ public sealed class ClientLibraryTests(RedisServer redis)
     }
 
     [Fact]
-    public void A_frontend_with_a_bad_redis_string_fails_naming_the_setting()
+    public async Task A_frontend_with_a_bad_redis_string_fails_at_start_naming_the_setting_without_its_password()
     {
-        var services = new ServiceCollection();
-        var failure = Assert.ThrowsAny<Exception>(() => services.AddSessionGrainsClient(o => o.Redis = ",,,password=x"));
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSessionGrainsClient(o => o.Redis = ",,,password=hunter2-secret", store => store.TokenKeys = SiloApiFactory.TestTokenKeys);
+        using var host = builder.Build();
+
+        var failure = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+
         Assert.Contains("SessionStore:Redis", failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2-secret", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("SessionStore:ClusterId", " ")]
+    [InlineData("SessionStore:GatewayPort", "70000")]
+    [InlineData("SessionStore:ResponseTimeout", "00:00:00")]
+    [InlineData("SessionStore:TokenKeys", "k1:c2VjcmV0LXRvby1zaG9ydA==")]
+    public async Task A_frontend_configured_from_its_section_fails_at_start_naming_a_bad_setting(string setting, string value)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [setting] = value });
+        builder.Services.AddSessionGrainsClient(builder.Configuration.GetSection("SessionStore"));
+        using var host = builder.Build();
+
+        var failure = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+
+        Assert.Contains(setting, failure.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("c2VjcmV0LXRvby1zaG9ydA", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_frontend_with_redis_refuses_to_start_without_token_keys()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddSessionGrainsClient(o => o.Redis = "127.0.0.1:1");
+        using var host = builder.Build();
+
+        var failure = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(Ct));
+
+        Assert.Contains("SessionStore:TokenKeys is required", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_section_binds_each_setting_to_the_one_class_that_declares_it()
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["SessionStore:Redis"] = "127.0.0.1:6390",
+            ["SessionStore:ClusterId"] = "c1",
+            ["SessionStore:ServiceId"] = "s1",
+            ["SessionStore:GatewayPort"] = "30123",
+            ["SessionStore:ResponseTimeout"] = "00:00:07",
+            ["SessionStore:TokenKeys"] = SiloApiFactory.TestTokenKeys,
+            ["SessionStore:BatchValidations"] = "false",
+        };
+        var section = new ConfigurationBuilder().AddInMemoryCollection(settings).Build().GetSection("SessionStore");
+        var services = new ServiceCollection().AddLogging();
+        services.AddSessionGrainsClient(section);
+        services.AddSessionStore(section); // a second registration adds no second validator
+        using var provider = services.BuildServiceProvider();
+
+        var cluster = provider.GetRequiredService<IOptions<SessionClusterOptions>>().Value;
+        Assert.Equal(("127.0.0.1:6390", "c1", "s1", 30123, TimeSpan.FromSeconds(7)), (cluster.Redis, cluster.ClusterId, cluster.ServiceId, cluster.GatewayPort, cluster.ResponseTimeout));
+        var store = provider.GetRequiredService<IOptions<SessionStoreOptions>>().Value;
+        Assert.Equal((SiloApiFactory.TestTokenKeys, (bool?)false), (store.TokenKeys, store.BatchValidations));
+        var orleans = provider.GetRequiredService<IOptions<Orleans.Configuration.ClusterOptions>>().Value;
+        Assert.Equal(("c1", "s1"), (orleans.ClusterId, orleans.ServiceId));
+        Assert.Equal(TimeSpan.FromSeconds(7), provider.GetRequiredService<IOptions<Orleans.Configuration.ClientMessagingOptions>>().Value.ResponseTimeout);
+        Assert.Single(provider.GetServices<IValidateOptions<SessionClusterOptions>>());
+        Assert.Single(provider.GetServices<IValidateOptions<SessionStoreOptions>>());
     }
 
     private IHost BuildFrontend(SiloApiFactory silo)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.AddTokenLogWatch();
-        builder.Services.AddSessionGrainsClient(o =>
-        {
-            o.Redis = redis.ConnectionString;
-            o.ClusterId = silo.ClusterId;
-            o.ServiceId = silo.ServiceId;
-            o.TokenKeys = SiloApiFactory.TestTokenKeys;
-        });
+        builder.Services.AddSessionGrainsClient(
+            o =>
+            {
+                o.Redis = redis.ConnectionString;
+                o.ClusterId = silo.ClusterId;
+                o.ServiceId = silo.ServiceId;
+            },
+            store => store.TokenKeys = SiloApiFactory.TestTokenKeys);
         return builder.Build();
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
@@ -121,6 +122,28 @@ public sealed class SiloHostTests
         using var hugeBody = new StringContent(new string(' ', 300 * 1024) + "{}", System.Text.Encoding.UTF8, "application/json");
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await http.PostAsync("/sessions", hugeBody, Ct)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", Ct)).StatusCode);
+    }
+
+    [Fact]
+    public void The_silo_binds_each_setting_from_its_section_into_the_one_class_that_declares_it()
+    {
+        using var factory = SiloApiFactory.Create(
+            null,
+            ("SessionStore:ResponseTimeout", "00:00:07"),
+            ("SessionStore:DefaultIdleTimeout", "00:11:00"),
+            ("SessionStore:FailedTokenChecksPerMinute", "42"),
+            ("SessionStore:BatchValidations", "false"));
+        using var http = factory.CreateClient();
+        var services = factory.Services;
+
+        Assert.Equal(TimeSpan.FromSeconds(7), services.GetRequiredService<IOptions<SessionClusterOptions>>().Value.ResponseTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(7), services.GetRequiredService<IOptions<Orleans.Configuration.SiloMessagingOptions>>().Value.ResponseTimeout);
+        Assert.Equal(factory.ServiceId, services.GetRequiredService<IOptions<Orleans.Configuration.ClusterOptions>>().Value.ServiceId);
+        Assert.Equal(TimeSpan.FromMinutes(11), services.GetRequiredService<IOptions<SessionGrainsOptions>>().Value.DefaultIdleTimeout);
+        Assert.Equal(42, services.GetRequiredService<IOptions<SessionGrains.Silo.SiloHostOptions>>().Value.FailedTokenChecksPerMinute);
+        Assert.False(services.GetRequiredService<IOptions<SessionStoreOptions>>().Value.BatchValidations);
+        Assert.Single(services.GetServices<IValidateOptions<SessionClusterOptions>>());
+        Assert.Single(services.GetServices<IValidateOptions<SessionStoreOptions>>());
     }
 
     [Theory]

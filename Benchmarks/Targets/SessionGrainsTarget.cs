@@ -53,13 +53,14 @@ internal sealed class SessionGrainsTarget : ISessionTarget
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSessionGrainsClient(o =>
-        {
-            o.Redis = redis;
-            o.ServiceId = serviceId;
-            o.ClusterId = serviceId;
-            o.TokenKeys = TokenKeys;
-        });
+        builder.Services.AddSessionGrainsClient(
+            o =>
+            {
+                o.Redis = redis;
+                o.ServiceId = serviceId;
+                o.ClusterId = serviceId;
+            },
+            store => store.TokenKeys = TokenKeys);
         var host = builder.Build();
         await host.StartAsync();
         var name = silos == 1 ? "SessionGrains, external client" : $"SessionGrains, external client, {silos} silos";
@@ -108,12 +109,13 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         builder.UseOrleans(silo =>
         {
             silo.UseLocalhostClustering(RedisProcess.FreePort(), RedisProcess.FreePort(), serviceId: "bench-cohosted", clusterId: "bench-cohosted")
-                .AddSessionGrains(o =>
-                {
-                    o.Redis = redis;
-                    o.MaxSessionsPerUser = 1000;
-                    o.IdleSessionDeactivation = idleDeactivation ?? o.IdleSessionDeactivation;
-                });
+                .AddSessionGrains(
+                    o =>
+                    {
+                        o.MaxSessionsPerUser = 1000;
+                        o.IdleSessionDeactivation = idleDeactivation ?? o.IdleSessionDeactivation;
+                    },
+                    cluster => cluster.Redis = redis);
             if (idleDeactivation is not null)
             {
                 silo.Configure<Orleans.Configuration.GrainCollectionOptions>(c => c.CollectionQuantum = TimeSpan.FromSeconds(1));

@@ -16,26 +16,23 @@ public static class WebFrontendProgram
     public static void Main(string[] args)
     {
         var builder = WebApplication.CreateBuilder(args);
-        var store = builder.Configuration.GetSection("SessionStore");
-        if (store["Redis"] is { Length: > 0 } redis)
+        var store = builder.Configuration.GetSection(SessionClusterOptions.SectionName);
+        var cluster = store.Get<SessionClusterOptions>() ?? new SessionClusterOptions();
+        if (cluster.Redis is not null)
         {
-            builder.Services.AddSessionGrainsClient(o =>
-            {
-                o.Redis = redis;
-                o.TokenKeys = store["TokenKeys"];
-                o.ClusterId = store["ClusterId"] ?? o.ClusterId;
-                o.ServiceId = store["ServiceId"] ?? o.ServiceId;
-                o.RedisCaCertificate = store["RedisCaCertificate"];
-            });
-            var multiplexer = ConnectionMultiplexer.Connect(RedisConfiguration.Parse(redis, "SessionStore:Redis", store["RedisCaCertificate"]));
-            builder.Services.AddDataProtection().SetApplicationName("SessionGrains.WebFrontend").PersistKeysToStackExchangeRedis(multiplexer, "sessiongrains-frontend/data-protection");
+            builder.Services.AddSessionGrainsClient(store);
+
+            // Connected on first use, after start-up validation has checked the string.
+            var redis = new Lazy<ConnectionMultiplexer>(() => ConnectionMultiplexer.Connect(RedisConfiguration.Parse(cluster.Redis, RedisConfiguration.RedisSetting, cluster.RedisCaCertificate)));
+            builder.Services.AddDataProtection().SetApplicationName("SessionGrains.WebFrontend").PersistKeysToStackExchangeRedis(() => redis.Value.GetDatabase(), "sessiongrains-frontend/data-protection");
         }
         else
         {
+            // Its own ports, so the demo runs beside a standalone silo on its defaults.
             builder.UseOrleans(silo => silo
                 .UseLocalhostClustering(store.GetValue("SiloPort", 11121), store.GetValue("GatewayPort", 30021))
-                .AddSessionGrains(o => store.Bind(o)));
-            builder.Services.AddSessionStore(o => o.TokenKeys = store["TokenKeys"]);
+                .AddSessionGrains(store));
+            builder.Services.AddSessionStore(store);
         }
 
         builder.Services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)

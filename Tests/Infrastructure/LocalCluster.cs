@@ -64,7 +64,7 @@ public sealed class LocalCluster : IAsyncDisposable
         ["Logging__LogLevel__Default"] = "Warning",
     };
 
-    /// <param name="batchValidations">The frontend's <see cref="SessionGrainsClientOptions.BatchValidations"/> (null: automatic, off with several silos).</param>
+    /// <param name="batchValidations">The frontend's <see cref="SessionStoreOptions.BatchValidations"/> (null: automatic, off with several silos).</param>
     public static async Task<LocalCluster> StartAsync(string redisConfiguration, int silos, bool? batchValidations = null)
     {
         var cluster = new LocalCluster(redisConfiguration, Directory.CreateTempSubdirectory("sessiongrains-cluster-").FullName);
@@ -130,15 +130,19 @@ public sealed class LocalCluster : IAsyncDisposable
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.AddTokenLogWatch();
-        builder.Services.AddSessionGrainsClient(o =>
-        {
-            o.Redis = RedisConfiguration;
-            o.ServiceId = ServiceId;
-            o.ClusterId = ServiceId;
-            o.TokenKeys = TokenKeys;
-            o.ResponseTimeout = TimeSpan.FromSeconds(5);
-            o.BatchValidations = batchValidations;
-        });
+        builder.Services.AddSessionGrainsClient(
+            o =>
+            {
+                o.Redis = RedisConfiguration;
+                o.ServiceId = ServiceId;
+                o.ClusterId = ServiceId;
+                o.ResponseTimeout = TimeSpan.FromSeconds(5);
+            },
+            store =>
+            {
+                store.TokenKeys = TokenKeys;
+                store.BatchValidations = batchValidations;
+            });
         _client = builder.Build();
         await _client.StartAsync();
     }

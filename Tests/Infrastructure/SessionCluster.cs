@@ -61,15 +61,16 @@ public sealed class SessionCluster : IAsyncDisposable
         });
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddSessionGrains(options =>
-            {
-                options.Redis = redis?.ConnectionString;
-                options.TimeProvider = time;
+            silo.AddSessionGrains(
+                options =>
+                {
+                    options.TimeProvider = time;
 
-                // Expiry checks a second after a session's expiry, so cleanup tests take seconds, not a minute.
-                options.ExpiryBucketWidth = TimeSpan.FromSeconds(1);
-                configure?.Invoke(options);
-            });
+                    // Expiry checks a second after a session's expiry, so cleanup tests take seconds, not a minute.
+                    options.ExpiryBucketWidth = TimeSpan.FromSeconds(1);
+                    configure?.Invoke(options);
+                },
+                cluster => cluster.Redis = redis?.ConnectionString);
             configureSilo?.Invoke(silo);
         });
         var cluster = builder.Build();

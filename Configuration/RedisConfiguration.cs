@@ -6,8 +6,11 @@ namespace SessionGrains;
 /// <summary>Reads the StackExchange.Redis configuration strings that silos and frontends share.</summary>
 public static class RedisConfiguration
 {
+    /// <summary>The setting that holds the Redis configuration string.</summary>
+    public const string RedisSetting = SessionClusterOptions.SectionName + ":" + nameof(SessionClusterOptions.Redis);
+
     /// <summary>The setting that names a CA certificate file for Redis TLS.</summary>
-    public const string CaSetting = "SessionStore:RedisCaCertificate";
+    public const string CaSetting = SessionClusterOptions.SectionName + ":" + nameof(SessionClusterOptions.RedisCaCertificate);
 
     private const int DefaultTimeoutMilliseconds = 2000;
 
