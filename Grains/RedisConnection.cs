@@ -3,7 +3,7 @@ using StackExchange.Redis;
 namespace SessionGrains;
 
 /// <summary>A lazily opened Redis connection, shared by the storage backstop and the health check.</summary>
-public sealed class RedisConnection(ConfigurationOptions configuration) : IAsyncDisposable
+internal sealed class RedisConnection(ConfigurationOptions configuration) : IAsyncDisposable
 {
     private readonly Lazy<Task<ConnectionMultiplexer>> _connection =
         new(() => ConnectionMultiplexer.ConnectAsync(configuration));
