@@ -42,7 +42,7 @@ public sealed class SiloHostOptions
     /// <summary>
     /// Failed token checks one caller may make per minute before its tokens that name no live session get 429.
     /// Only tokens that pass their MAC and then find no session count; a valid token is always served. The caller
-    /// is the end user in <c>X-Client-IP</c> when <see cref="ApiKey"/> is set, otherwise the calling address.
+    /// is the end user in <c>X-Client-IP</c> when a key (<see cref="ApiKey"/> or <see cref="FrontendApiKey"/>) is set, otherwise the calling address.
     /// Default 100; 0 turns the limit off (e.g. for a backend that calls for many users from one address).
     /// </summary>
     public int FailedTokenChecksPerMinute { get; set; } = 100;
