@@ -17,7 +17,7 @@ var host = app.Services.GetRequiredService<IOptions<SiloHostOptions>>().Value;
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRequestSizeLimit(host.MaxRequestBodyBytes);
-app.UseApiKey(host.ApiKey);
+app.UseApiKey(host);
 app.MapHealthChecks("/health");
 app.MapSessionApi();
 app.Run();

@@ -17,8 +17,21 @@ public sealed class SiloHostOptions
     /// <summary>IP address other silos and clients use to reach this silo (with Redis clustering). Default: this host's address.</summary>
     public string? AdvertisedAddress { get; set; }
 
-    /// <summary>When set, every HTTP route but <c>/health</c> requires it in <c>X-Api-Key</c>; at least 16 characters. A secret.</summary>
+    /// <summary>
+    /// Keys for every HTTP route but <c>/health</c>, sent in <c>X-Api-Key</c>; comma-separated to accept several while
+    /// rotating. Each at least 16 printable ASCII characters, no spaces around it. Required with Redis unless
+    /// <see cref="AllowOpenApi"/>. Secrets.
+    /// </summary>
     public string? ApiKey { get; set; }
+
+    /// <summary>
+    /// Keys (comma-separated) for only what a frontend does at sign-in and with a user's token: <c>POST /sessions</c> and
+    /// <c>/sessions/current</c>. The routes by user id and <c>/stats</c> need an <see cref="ApiKey"/>. Secrets.
+    /// </summary>
+    public string? FrontendApiKey { get; set; }
+
+    /// <summary>With Redis and no key, start anyway with the HTTP API open to whoever reaches it. Default false.</summary>
+    public bool AllowOpenApi { get; set; }
 
     /// <summary>Largest HTTP request body accepted, in bytes. Default 256 KiB.</summary>
     public long MaxRequestBodyBytes { get; set; } = 256 * 1024;
@@ -29,10 +42,16 @@ public sealed class SiloHostOptions
     /// <summary>
     /// Failed token checks one caller may make per minute before its tokens that name no live session get 429.
     /// Only tokens that pass their MAC and then find no session count; a valid token is always served. The caller
-    /// is the end user in <c>X-Client-IP</c> when <see cref="ApiKey"/> is set, otherwise the calling address.
+    /// is the end user in <c>X-Client-IP</c> when a key (<see cref="ApiKey"/> or <see cref="FrontendApiKey"/>) is set, otherwise the calling address.
     /// Default 100; 0 turns the limit off (e.g. for a backend that calls for many users from one address).
     /// </summary>
     public int FailedTokenChecksPerMinute { get; set; } = 100;
+
+    /// <summary>Whether any key is configured, so the API is closed to callers without one.</summary>
+    internal bool RequiresApiKey => ApiKey is not null || FrontendApiKey is not null;
+
+    /// <summary>The keys of a comma-separated setting (none when unset).</summary>
+    internal static IReadOnlyList<string> Keys(string? setting) => setting is null ? [] : setting.Split(',');
 }
 
 /// <summary>Fails start-up with a message that names the wrong setting and never repeats the API key.</summary>
@@ -52,9 +71,17 @@ internal sealed class SiloHostOptionsValidator(IOptions<SessionClusterOptions> c
             failures.Add($"{S}:AdvertisedAddress must be an IP address (was '{address}').");
         }
 
-        if (options.ApiKey is { Length: < 16 })
+        ValidateKeys(failures, $"{S}:ApiKey", options.ApiKey);
+        ValidateKeys(failures, $"{S}:FrontendApiKey", options.FrontendApiKey);
+        if (SiloHostOptions.Keys(options.ApiKey).Intersect(SiloHostOptions.Keys(options.FrontendApiKey), StringComparer.Ordinal).Any())
         {
-            failures.Add($"{S}:ApiKey must be at least 16 characters long.");
+            failures.Add($"{S}:FrontendApiKey must not repeat a key of {S}:ApiKey (that key would open every route).");
+        }
+
+        if (!options.RequiresApiKey && !options.AllowOpenApi && Redis() is not null)
+        {
+            failures.Add($"With {S}:Redis set, {S}:ApiKey is required (a random secret of at least 16 characters, sent in "
+                + $"{ApiKeyMiddleware.Header}), or set {S}:AllowOpenApi=true to serve the HTTP API to whoever reaches it.");
         }
 
         if (options.MaxRequestBodyBytes < 1024 || options.MaxRequestHeadersBytes < 4096)
@@ -68,6 +95,33 @@ internal sealed class SiloHostOptionsValidator(IOptions<SessionClusterOptions> c
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    // A key with spaces around it could never match (Kestrel trims header values), nor one a header cannot carry.
+    private static void ValidateKeys(List<string> failures, string setting, string? value)
+    {
+        var keys = SiloHostOptions.Keys(value);
+        if (keys.Any(key => key.Length < 16))
+        {
+            failures.Add($"{setting} must be one or more comma-separated keys of at least 16 characters each.");
+        }
+
+        if (keys.Any(key => key.Trim() != key || key.Any(c => c is < ' ' or > '~')))
+        {
+            failures.Add($"{setting}: a key has spaces around it or a character an HTTP header cannot carry; use printable ASCII, commas without spaces between keys.");
+        }
+    }
+
+    private string? Redis()
+    {
+        try
+        {
+            return cluster.Value.Redis;
+        }
+        catch (OptionsValidationException)
+        {
+            return null;
+        }
     }
 
     private int? GatewayPort()

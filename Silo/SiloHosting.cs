@@ -30,9 +30,11 @@ public static class SiloHosting
         {
             var host = sp.GetRequiredService<IOptions<SiloHostOptions>>().Value;
             return new FailedTokenLimiter(
-                sp.GetRequiredService<SessionTokenCodec>(), host.FailedTokenChecksPerMinute, trustClientIp: host.ApiKey is not null,
+                sp.GetRequiredService<SessionTokenCodec>(), host.FailedTokenChecksPerMinute, trustClientIp: host.RequiresApiKey,
                 sp.GetService<TimeProvider>() ?? TimeProvider.System);
         });
+
+        services.AddSingleton(sp => new FailedApiKeyLimiter(sp.GetService<TimeProvider>() ?? TimeProvider.System));
 
         // Clustering and ports are chosen now, from what IOptions will hold; validation at start reports bad values.
         var cluster = services.Registered<SessionClusterOptions>();

@@ -80,6 +80,7 @@ public sealed class ConfigurationTableTests
     private static string Format(object value) => value switch
     {
         TimeSpan span => span.ToString("c", CultureInfo.InvariantCulture),
+        bool flag => flag ? "true" : "false", // as written in configuration
         IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString()!,
     };

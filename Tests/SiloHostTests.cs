@@ -173,7 +173,7 @@ public sealed class SiloHostTests
     [Fact]
     public void With_redis_the_silo_refuses_to_start_without_token_keys()
     {
-        using var factory = SiloApiFactory.Create(redis: null, ("SessionStore:Redis", "127.0.0.1:1"), ("SessionStore:TokenKeys", null));
+        using var factory = SiloApiFactory.Create(redis: null, ("SessionStore:Redis", "127.0.0.1:1"), ("SessionStore:TokenKeys", null), ("SessionStore:AllowOpenApi", "true"));
 
         var failure = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
 

@@ -31,6 +31,7 @@ dotnet build Silo -c Release -v quiet >/dev/null
 export SessionStore__Redis="127.0.0.1:$redis_port"
 export SessionStore__TokenKeys="${SessionStore__TokenKeys:-local:$(head -c 32 /dev/urandom | base64)}"
 export SessionStore__AdvertisedAddress=127.0.0.1
+export SessionStore__AllowOpenApi=true # every port is on loopback; a production silo needs SessionStore__ApiKey
 for i in $(seq 1 "$silos"); do
   SessionStore__SiloPort=$((11110 + i)) SessionStore__GatewayPort=$((30000 + i)) \
     dotnet Silo/bin/Release/net10.0/SessionGrains.Silo.dll --urls "http://127.0.0.1:$((5080 + i))" >"$work/silo$i.log" 2>&1 &

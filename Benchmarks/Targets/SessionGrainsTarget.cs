@@ -88,6 +88,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
                 ["SessionStore__GatewayPort"] = gatewayPort.ToString(),
                 ["SessionStore__AdvertisedAddress"] = "127.0.0.1",
                 ["SessionStore__MaxSessionsPerUser"] = "1000",
+                ["SessionStore__AllowOpenApi"] = "true", // loopback only
                 ["Logging__LogLevel__Default"] = "Warning",
                 ["ASPNETCORE_ENVIRONMENT"] = "Production",
             },

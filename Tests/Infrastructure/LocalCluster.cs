@@ -62,6 +62,7 @@ public sealed class LocalCluster : IAsyncDisposable
         ["SessionStore__ResponseTimeout"] = "00:00:05",
         ["SessionStore__ExpiryBucketWidth"] = "00:00:01",
         ["Logging__LogLevel__Default"] = "Warning",
+        ["SessionStore__AllowOpenApi"] = "true", // the silos listen on loopback only
     };
 
     /// <param name="batchValidations">The frontend's <see cref="SessionStoreOptions.BatchValidations"/> (null: automatic, off with several silos).</param>
@@ -334,7 +335,7 @@ public sealed class LocalCluster : IAsyncDisposable
         [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
         private static extern int SignalProcess(int pid, int signal);
 
-        private static string SiloBinaryDirectory()
+        internal static string SiloBinaryDirectory()
         {
             // Tests/bin/<Configuration>/net10.0 -> Silo/bin/<Configuration>/net10.0
             var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));

@@ -31,6 +31,7 @@ public sealed class SiloApiFactory(IReadOnlyDictionary<string, string?> settings
             settings["SessionStore:Redis"] = redis.ConnectionString;
             settings["SessionStore:AdvertisedAddress"] = "127.0.0.1";
             settings["SessionStore:TokenKeys"] = TestTokenKeys;
+            settings["SessionStore:AllowOpenApi"] = "true"; // tests of the store, not of the API key
         }
 
         foreach (var (key, value) in extra)
