@@ -10,12 +10,15 @@ public interface ISessionStore
     /// <summary>Creates a session for <paramref name="userId"/> and registers it in the user's index before returning.</summary>
     /// <exception cref="SessionLimitExceededException">The user is at the limit and the policy is <see cref="SessionLimitPolicy.RejectNew"/>.</exception>
     /// <exception cref="SessionThrottledException">The user's sessions are created too fast and the creation-burst policy throttles.</exception>
+    /// <remarks>The client details are kept as <see cref="ClientInfo.Normalize"/> returns them (a non-IP address is an <see cref="ArgumentException"/>)
+    /// and count towards the session data limit.</remarks>
     Task<CreatedSession> CreateAsync(string userId, SessionCreateOptions? options = null, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Returns the live session for <paramref name="token"/> and slides its idle timeout; null when there is
     /// none. <paramref name="client"/> (IP, User-Agent) feeds the signals reported on <see cref="SessionInfo.Signals"/>;
-    /// a signal whose policy is Revoke ends the session (null).
+    /// a signal whose policy is Revoke ends the session (null). <paramref name="client"/> is taken as
+    /// <see cref="ClientInfo.Normalize"/> returns it: a non-IP address is an <see cref="ArgumentException"/>.
     /// </summary>
     /// <exception cref="SessionThrottledException">The session is throttled by the request-burst policy.</exception>
     Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default);

@@ -43,6 +43,10 @@ public sealed class SessionStore : ISessionStore
         SessionIds.ValidateUserId(userId);
         var token = _tokens.Create();
         options ??= new SessionCreateOptions();
+        if (ClientInfo.Normalize(options.Client) is var client && !ReferenceEquals(client, options.Client))
+        {
+            options = options with { Client = client }; // the index applies the same rule; this saves it the call
+        }
         var result = await Call(() => Index(userId).CreateSessionAsync(token.SessionId, options), cancellationToken).ConfigureAwait(false);
         return result switch
         {
@@ -53,10 +57,13 @@ public sealed class SessionStore : ISessionStore
     }
 
     /// <inheritdoc/>
-    public Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default) =>
-        _tokens.TryParse(token, out var parsed)
+    public Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default)
+    {
+        client = ClientInfo.Normalize(client);
+        return _tokens.TryParse(token, out var parsed)
             ? Call(() => Validations.ValidateAsync(parsed.SessionId, client), cancellationToken)
             : Task.FromResult<SessionInfo?>(null);
+    }
 
     /// <inheritdoc/>
     public async Task<SessionInfo?> UpdateAsync(string? token, SessionUpdate change, long? expectedVersion = null, CancellationToken cancellationToken = default)

@@ -1,13 +1,64 @@
 using System.Collections.Immutable;
+using System.Net;
+using System.Text;
 using System.Text.Json.Serialization;
 
 namespace SessionGrains;
 
 /// <summary>Where a request came from: recorded at creation and on each validation.</summary>
+/// <remarks>The store keeps only what <see cref="Normalize"/> returns, whoever calls it.</remarks>
 [GenerateSerializer, Immutable, SuppressReferenceTracking, Alias("sessiongrains.client-info")]
 public sealed record class ClientInfo(
     [property: Id(0)] string? IpAddress,
-    [property: Id(1)] string? UserAgent);
+    [property: Id(1)] string? UserAgent)
+{
+    /// <summary>Longest User-Agent kept, in characters; a longer one is cut to this length.</summary>
+    public const int MaxUserAgentLength = 512;
+
+    /// <summary>
+    /// The client details as the store keeps them: the address in its canonical form (<see cref="IPAddress.ToString"/>),
+    /// the User-Agent cut to <see cref="MaxUserAgentLength"/> characters, empty values as null. The same instance when
+    /// nothing changes. Null for null.
+    /// </summary>
+    /// <exception cref="ArgumentException"><see cref="IpAddress"/> is not an IPv4 or IPv6 address.</exception>
+    public static ClientInfo? Normalize(ClientInfo? client)
+    {
+        if (client is null)
+        {
+            return null;
+        }
+
+        var ip = CanonicalAddress(client.IpAddress);
+        var userAgent = client.UserAgent switch
+        {
+            { Length: 0 } => null,
+            { Length: > MaxUserAgentLength } agent => agent[..(char.IsHighSurrogate(agent[MaxUserAgentLength - 1]) ? MaxUserAgentLength - 1 : MaxUserAgentLength)],
+            var agent => agent,
+        };
+        return ReferenceEquals(ip, client.IpAddress) && ReferenceEquals(userAgent, client.UserAgent) ? client : new ClientInfo(ip, userAgent);
+    }
+
+    /// <summary>Bytes the client details take in a stored session (UTF-8), for the session data limit.</summary>
+    public static int StoredBytes(ClientInfo? client) => client is null ? 0
+        : (client.IpAddress is { } ip ? Encoding.UTF8.GetByteCount(ip) : 0) + (client.UserAgent is { } agent ? Encoding.UTF8.GetByteCount(agent) : 0);
+
+    private static string? CanonicalAddress(string? address)
+    {
+        if (string.IsNullOrEmpty(address))
+        {
+            return null;
+        }
+
+        if (!IPAddress.TryParse(address, out var parsed))
+        {
+            throw new ArgumentException("The client's IP address must be one IPv4 or IPv6 address.", "client");
+        }
+
+        // The hot path sends canonical text: keep that string rather than allocate an equal one.
+        Span<char> canonical = stackalloc char[64];
+        return parsed.TryFormat(canonical, out var written) && canonical[..written].SequenceEqual(address) ? address : parsed.ToString();
+    }
+}
 
 /// <summary>What happens when a user already has the maximum number of live sessions.</summary>
 public enum SessionLimitPolicy

@@ -58,8 +58,12 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         return Task.CompletedTask;
     }
 
-    public Task<SessionInfo?> ValidateAsync(ClientInfo? client) =>
-        StorageConflicts.RetryAsync(() => ValidateCoreAsync(client), ReloadAsync);
+    public Task<SessionInfo?> ValidateAsync(ClientInfo? client)
+    {
+        // Checked here, not only in the client library: whoever calls the grain, no junk is kept as the last client.
+        client = ClientInfo.Normalize(client);
+        return StorageConflicts.RetryAsync(() => ValidateCoreAsync(client), ReloadAsync);
+    }
 
     private async Task<SessionInfo?> ValidateCoreAsync(ClientInfo? client)
     {

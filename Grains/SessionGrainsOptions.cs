@@ -24,7 +24,7 @@ public sealed class SessionGrainsOptions
     /// <summary>What a create does when the user is at the limit. Default <see cref="SessionLimitPolicy.EvictOldest"/>.</summary>
     public SessionLimitPolicy LimitPolicy { get; set; } = SessionLimitPolicy.EvictOldest;
 
-    /// <summary>Largest role + metadata + payload of one session, in bytes (UTF-8 for strings). Default 64 KiB.</summary>
+    /// <summary>Largest role + metadata + payload + client details (as created from and last seen from) of one session, in bytes (UTF-8 for strings). Default 64 KiB.</summary>
     public int MaxSessionDataBytes { get; set; } = 64 * 1024;
 
     /// <summary>

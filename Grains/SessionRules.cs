@@ -24,10 +24,13 @@ internal static class SessionRules
         }
 
         var metadata = create.Metadata ?? ImmutableDictionary<string, string>.Empty;
-        EnsureDataSize(create.Role, metadata, create.Payload.Length, options);
+        var client = ClientInfo.Normalize(create.Client);
+
+        // Stored twice: as where the session was created from and as where it was last seen.
+        EnsureDataSize(create.Role, metadata, create.Payload.Length, 2 * ClientInfo.StoredBytes(client), options);
         return new SessionInfo(
             sessionId, userId, create.Role, now, now, idle, now + absolute,
-            create.Client, create.Client, metadata, Version: 1, create.Payload);
+            client, client, metadata, Version: 1, create.Payload);
     }
 
     public static (int Limit, SessionLimitPolicy Policy) Limit(SessionCreateOptions create, SessionGrainsOptions options)
@@ -72,7 +75,7 @@ internal static class SessionRules
 
         var role = change.Role ?? session.Role;
         var payload = change.Payload is { } bytes ? bytes : session.Payload;
-        EnsureDataSize(role, metadata, payload.Length, options);
+        EnsureDataSize(role, metadata, payload.Length, ClientInfo.StoredBytes(session.CreatedFrom) + ClientInfo.StoredBytes(session.LastSeenFrom), options);
         return session with
         {
             Role = role,
@@ -93,9 +96,9 @@ internal static class SessionRules
         return requested;
     }
 
-    private static void EnsureDataSize(string? role, ImmutableDictionary<string, string> metadata, int payloadBytes, SessionGrainsOptions options)
+    private static void EnsureDataSize(string? role, ImmutableDictionary<string, string> metadata, int payloadBytes, int clientBytes, SessionGrainsOptions options)
     {
-        long size = payloadBytes + (role is null ? 0 : Encoding.UTF8.GetByteCount(role));
+        long size = payloadBytes + clientBytes + (role is null ? 0 : Encoding.UTF8.GetByteCount(role));
         foreach (var (key, value) in metadata)
         {
             size += Encoding.UTF8.GetByteCount(key) + Encoding.UTF8.GetByteCount(value);
@@ -108,7 +111,7 @@ internal static class SessionRules
         if (size > options.MaxSessionDataBytes)
         {
             throw new ArgumentException(
-                $"The session's role, metadata and payload exceed the limit of {options.MaxSessionDataBytes} bytes.", nameof(metadata));
+                $"The session's role, metadata, payload and client details exceed the limit of {options.MaxSessionDataBytes} bytes.", nameof(metadata));
         }
     }
 }

@@ -10,7 +10,7 @@ namespace SessionGrains;
 /// processes one request at a time, so the per-user limit and the list are race-free. It calls session
 /// grains; sessions never wait on it (they send one-way reports), so there is no deadlock cycle.
 /// Behaviours have files of their own: <c>UserSessionsGrain.Creation.cs</c> (the limit),
-/// <c>.CreationBurst.cs</c>, <c>.Rotation.cs</c>, <c>.Paging.cs</c>, <c>.Pruning.cs</c> and <c>.Counter.cs</c>.
+/// <c>.CreationBurst.cs</c>, <c>.Rotation.cs</c>, <c>.Paging.cs</c>, <c>.Pruning.cs</c>, <c>.Counter.cs</c> and <c>.EmptyIndex.cs</c>.
 /// </summary>
 [GrainType(GrainTypeNames.UserSessions)]
 internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain

@@ -7,6 +7,9 @@ namespace SessionGrains.Silo;
 /// <item>A token that passes its MAC but names no live session (404 after a grain call) counts as a failure of its caller:
 /// the end user named in <c>X-Client-IP</c> when the API key is set (only an authenticated backend can name one),
 /// otherwise the calling address.</item>
+/// <item>A user route that finds nothing (an empty list, a revoke of no session, a sign-out-everywhere that ended none)
+/// counts as a failure of its caller in the same budget: it cost a user index activation and a storage read. Over the
+/// budget, such an answer is 429 instead; a user with sessions is always served.</item>
 /// <item>Once a caller has more than <see cref="SiloHostOptions.FailedTokenChecksPerMinute"/> failures in its minute, its
 /// requests with a token already found dead get 429 with <c>Retry-After</c> without a grain call, and a token found dead
 /// by the grain is answered 429 instead of 404. Every other token still reaches its grain: a live session is always served.</item>
@@ -72,8 +75,18 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
     /// </summary>
     internal static string Caller(HttpContext http, bool trustClientIp) =>
         trustClientIp && http.Request.Headers[SessionApi.ClientIpHeader] is [{ Length: > 0 and <= 64 } endUser]
-            ? "user:" + endUser
+            && System.Net.IPAddress.TryParse(endUser, out var address)
+            ? "user:" + address // canonical, so one address cannot be spelled many ways to get many budgets
             : "addr:" + (http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+
+    /// <summary>
+    /// Counts a user route that found nothing against its caller; the 429 to answer instead when that went over the
+    /// budget, else null. A user route never waits on the budget before its grain call, so a user with sessions is always served.
+    /// </summary>
+    public IResult? FoundNothing(HttpContext http) =>
+        failuresPerMinute > 0 && Failed(Caller(http, trustClientIp), sessionId: null, remember: false) is { } retryAfter
+            ? TooManyFailures(http, retryAfter)
+            : null;
 
     /// <summary>The wait, when the caller is over its budget and this session was already found dead.</summary>
     private TimeSpan? RefuseWithoutCall(string caller, string sessionId)
@@ -89,7 +102,7 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
     }
 
     /// <summary>Counts a failure; the wait when it went over the budget. A dead session is remembered only from a validation.</summary>
-    private TimeSpan? Failed(string caller, string sessionId, bool remember)
+    private TimeSpan? Failed(string caller, string? sessionId, bool remember)
     {
         var now = time.GetUtcNow();
         lock (_lock)
@@ -101,7 +114,7 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
             _callers[key] = window;
 
             // A validation that found nothing (not even a rotation's grace) means the session id never comes back.
-            if (remember && (_deadUntil.ContainsKey(sessionId) || _deadUntil.Count < MaxEntries))
+            if (remember && sessionId is not null && (_deadUntil.ContainsKey(sessionId) || _deadUntil.Count < MaxEntries))
             {
                 _deadUntil[sessionId] = now + Window;
             }
@@ -143,6 +156,6 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
     {
         RetryAfterHeader.Set(http.Response, retryAfter);
         return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
-            detail: "Too many failed token checks from this caller; try again later.");
+            detail: "Too many failed token checks or user queries that found nothing from this caller; try again later.");
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Features;
 using SessionGrains;
 using SessionGrains.Silo;
 
@@ -48,18 +49,25 @@ public static class SessionApi
         current.MapDelete("", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.DeleteAsync(Token(http), ct) ? Results.NoContent() : NotFound());
 
-        app.MapGet("/users/{userId}/sessions", async (string userId, int? limit, string? cursor, ISessionStore store, CancellationToken ct) =>
+        // A user route that finds nothing counts against its caller in the limiter's budget (a random user id costs an index activation).
+        app.MapGet("/users/{userId}/sessions", async (string userId, int? limit, string? cursor, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
-            var page = await store.ListByUserAsync(userId, limit ?? 100, cursor, ct);
-            return Results.Json(new SessionListResponse(page.Sessions.Select(SessionSummaryResponse.From).ToList(), page.Next));
+            var page = await store.ListByUserAsync(UserId(http, userId), limit ?? 100, cursor, ct);
+            return page.Sessions.IsEmpty && cursor is null && limiter.FoundNothing(http) is { } refused
+                ? refused
+                : Results.Json(new SessionListResponse(page.Sessions.Select(SessionSummaryResponse.From).ToList(), page.Next));
         });
 
-        app.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, ISessionStore store, CancellationToken ct) =>
-            await store.RevokeAsync(userId, sessionId, ct) ? Results.NoContent() : NotFound());
+        app.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, HttpContext http, ISessionStore store, CancellationToken ct) =>
+            await store.RevokeAsync(UserId(http, userId), sessionId, ct) ? Results.NoContent() : limiter.FoundNothing(http) ?? NotFound());
 
         // Sign out everywhere has a route of its own, so no revoke URL with an empty or missing id can reach it.
         app.MapPost("/users/{userId}/sessions/revoke-all", async (string userId, RevokeAllRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
-            Results.Json(new EndedResponse(await store.DeleteAllForUserAsync(userId, Except(request, http), ct))));
+        {
+            var except = Except(request, http);
+            var ended = await store.DeleteAllForUserAsync(UserId(http, userId), except, ct);
+            return ended == 0 && except is null && limiter.FoundNothing(http) is { } refused ? refused : Results.Json(new EndedResponse(ended));
+        });
 
         // Where an empty session id (or the old bulk form) lands: refused, nothing ended.
         app.MapDelete("/users/{userId}/sessions", () =>
@@ -76,6 +84,28 @@ public static class SessionApi
         http.Request.Headers[TokenHeader] is [{ Length: > 0 } token]
             ? token
             : throw new ArgumentException($"The {TokenHeader} header is required (exactly once).", TokenHeader);
+
+    /// <summary>
+    /// The user id of a <c>/users/{userId}/...</c> route, so that any user id (an OpenID Connect subject such as
+    /// <c>https://issuer.example/users/42</c>) can be reached percent-encoded as one segment: decoded exactly once from
+    /// the request line. Servers decode every escape of the path but <c>%2F</c>, and <c>%25</c> too, so the routed value
+    /// cannot tell <c>a%2Fb</c> from <c>a/b</c>; it serves only where no request line is kept (an in-memory test server).
+    /// </summary>
+    private static string UserId(HttpContext http, string routed)
+    {
+        var raw = http.Features.Get<IHttpRequestFeature>()?.RawTarget ?? "";
+        var rawPath = raw.IndexOf('?', StringComparison.Ordinal) is var query and >= 0 ? raw[..query] : raw;
+        var path = http.Request.PathBase.Value + http.Request.Path.Value;
+
+        // Same segments as the routed path (no dot segments removed): the user id is the same count of segments from the end.
+        if (rawPath.StartsWith('/') && rawPath.Count(c => c == '/') == path.Count(c => c == '/'))
+        {
+            var after = http.Request.Path.Value!.Count(c => c == '/') - 2; // "/users/{userId}" has two slashes up to the id
+            return Uri.UnescapeDataString(rawPath.Split('/')[^(after + 1)]);
+        }
+
+        return routed.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+    }
 
     private static ClientInfo Client(HttpContext http) => HttpClientInfo.From(http, ClientIpHeader, ClientUserAgentHeader);
 

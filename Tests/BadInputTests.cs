@@ -155,6 +155,62 @@ public sealed class BadInputTests(RedisClusterFixture fixture)
         Assert.Empty(session.Metadata);
     }
 
+    [Fact]
+    public async Task Client_details_are_kept_bounded_whoever_calls_the_store()
+    {
+        var user = "client-" + Guid.NewGuid().ToString("N")[..8];
+        var hugeAgent = new string('A', 12_000);
+        var junkIp = new ClientInfo("<b>not-an-ip</b>", "Firefox/140");
+
+        // The client library refuses a non-IP address, and so does the user index for a frontend that calls it directly.
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.CreateAsync(user, new SessionCreateOptions { Client = junkIp }, Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Cluster.Grains.UserSessions(user).CreateSessionAsync(Cluster.Tokens.Create().SessionId, new SessionCreateOptions { Client = junkIp }));
+        Assert.Equal(0, await Store.CountForUserAsync(user, Ct));
+
+        var created = await Store.CreateAsync(user, new SessionCreateOptions { Client = new ClientInfo("::ffff:192.0.2.1", hugeAgent) }, Ct);
+        Assert.Equal(new ClientInfo("::ffff:192.0.2.1", hugeAgent[..ClientInfo.MaxUserAgentLength]), created.Session.CreatedFrom);
+
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.ValidateAsync(created.Token.Value, junkIp, Ct));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Cluster.Grains.Session(created.Session.SessionId).ValidateAsync(junkIp));
+        var seen = await Cluster.Grains.Session(created.Session.SessionId).ValidateAsync(new ClientInfo("2001:DB8::7", "x" + hugeAgent));
+        Assert.Equal(new ClientInfo("2001:db8::7", "x" + hugeAgent[..(ClientInfo.MaxUserAgentLength - 1)]), seen!.LastSeenFrom);
+
+        var listed = Assert.Single((await Store.ListByUserAsync(user, cancellationToken: Ct)).Sessions);
+        Assert.All(new[] { listed.CreatedFrom!, listed.LastSeenFrom! }, client => Assert.InRange(client.UserAgent!.Length, 1, ClientInfo.MaxUserAgentLength));
+    }
+
+    [Fact]
+    public async Task Client_details_count_towards_the_session_data_limit()
+    {
+        var user = "client-size-" + Guid.NewGuid().ToString("N")[..8];
+        var client = new ClientInfo("192.0.2.1", new string('u', ClientInfo.MaxUserAgentLength));
+        var payload = new byte[(64 * 1024) - 600]; // fits alone, not with the client stored twice (created from, last seen from)
+
+        Assert.NotNull((await Store.CreateAsync(user, new SessionCreateOptions { Payload = payload }, Ct)).Session);
+        var refused = await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.CreateAsync(user, new SessionCreateOptions { Payload = payload, Client = client }, Ct));
+        Assert.Contains("client", refused.Message, StringComparison.Ordinal);
+
+        // An update is measured with the client details the session already holds.
+        var small = await Store.CreateAsync(user, new SessionCreateOptions { Client = client }, Ct);
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.UpdateAsync(small.Token.Value, new SessionUpdate { Payload = payload }, cancellationToken: Ct));
+        Assert.Equal(1, (await Store.ValidateAsync(small.Token.Value, cancellationToken: Ct))!.Version);
+    }
+
+    public static TheoryData<string> UrlShapedUserIds() => ["https://issuer.example/users/42", "tenant/bob", "urn:example:sub:1", "a%2Fb", "../.."];
+
+    [Theory]
+    [MemberData(nameof(UrlShapedUserIds))]
+    public async Task User_ids_shaped_like_urls_are_valid_and_kept_apart_in_the_dotnet_api(string userId)
+    {
+        var user = userId + "-" + Guid.NewGuid().ToString("N")[..8];
+        var created = await Store.CreateAsync(user, cancellationToken: Ct);
+        Assert.Equal(user, created.Session.UserId);
+        Assert.Equal([created.Session.SessionId], (await Store.ListByUserAsync(user, cancellationToken: Ct)).Sessions.Select(s => s.SessionId));
+        Assert.Equal(0, await Store.CountForUserAsync(Uri.EscapeDataString(user), Ct)); // the .NET API never decodes: another user
+        Assert.True(await Store.RevokeAsync(user, created.Session.SessionId, Ct));
+        Assert.Equal(0, await Store.CountForUserAsync(user, Ct));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(-5)]

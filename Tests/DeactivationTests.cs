@@ -72,6 +72,31 @@ public sealed class DeactivationTests(RedisServer redis)
     }
 
     [Fact]
+    public async Task Indexes_of_users_without_sessions_leave_memory_as_soon_as_they_have_answered()
+    {
+        // Orleans' default collection age (minutes) would keep every one of them: only leaving at once passes.
+        await using var cluster = await SessionCluster.StartAsync(redis, 1);
+        var real = await cluster.Store.CreateAsync("has-sessions-" + Guid.NewGuid().ToString("N")[..8], cancellationToken: Ct);
+        await Task.WhenAll(Enumerable.Range(0, 500).Select(async i =>
+        {
+            var nobody = $"nobody-{i}-{Guid.NewGuid():N}";
+            Assert.Empty((await cluster.Store.ListByUserAsync(nobody, cancellationToken: Ct)).Sessions);
+            Assert.Equal(0, await cluster.Store.CountForUserAsync(nobody, Ct));
+            Assert.False(await cluster.Store.RevokeAsync(nobody, real.Session.SessionId, Ct));
+            Assert.Equal(0, await cluster.Store.DeleteAllForUserAsync(nobody, cancellationToken: Ct));
+        }));
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (await cluster.ActivationsAsync(typeof(UserSessionsGrain)) > 1 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100, Ct);
+        }
+
+        Assert.Equal(1, await cluster.ActivationsAsync(typeof(UserSessionsGrain))); // the user with a session keeps its index
+        Assert.Single((await cluster.Store.ListByUserAsync(real.Session.UserId, cancellationToken: Ct)).Sessions);
+    }
+
+    [Fact]
     public async Task Idle_cache_entries_deactivate_and_keep_their_value()
     {
         await using var cluster = await SessionCluster.StartAsync(redis, 1, o => o.IdleSessionDeactivation = TimeSpan.FromSeconds(2),

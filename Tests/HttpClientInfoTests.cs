@@ -52,4 +52,28 @@ public sealed class HttpClientInfoTests
 
         Assert.Equal(new ClientInfo("192.0.2.1", "Firefox/140"), HttpClientInfo.From(request, "X-Client-IP", "X-Client-User-Agent"));
     }
+
+    [Fact]
+    public void A_forwarded_address_that_is_not_one_ip_is_refused_naming_the_header()
+    {
+        foreach (var junk in new[] { "<b>not-an-ip</b>", "203.0.113.9, 10.0.0.1", "example.com", new string('1', 12_000) })
+        {
+            var refused = Assert.Throws<ArgumentException>(() => HttpClientInfo.From(Request("Firefox/140", ("X-Client-IP", junk)), "X-Client-IP", "X-Client-User-Agent"));
+            Assert.Contains("X-Client-IP", refused.Message, StringComparison.Ordinal);
+        }
+
+        // Canonical form, and an empty header means the connection's address.
+        Assert.Equal("2001:db8::1", HttpClientInfo.From(Request(null, ("X-Client-IP", "2001:DB8:0:0::1")), "X-Client-IP", null).IpAddress);
+        Assert.Equal("192.0.2.1", HttpClientInfo.From(Request(null, ("X-Client-IP", "")), "X-Client-IP", null).IpAddress);
+    }
+
+    [Fact]
+    public void A_user_agent_is_cut_to_512_characters_without_splitting_a_character()
+    {
+        Assert.Equal(new string('a', 512), HttpClientInfo.From(Request(new string('a', 12_000))).UserAgent);
+        Assert.Equal(new string('b', 512), HttpClientInfo.From(Request(null, ("X-Client-User-Agent", new string('b', 600))), null, "X-Client-User-Agent").UserAgent);
+
+        var astral = new string('c', 511) + "\U0001F600" + "tail";
+        Assert.Equal(new string('c', 511), ClientInfo.Normalize(new ClientInfo(null, astral))!.UserAgent);
+    }
 }
