@@ -83,7 +83,6 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         await page.ClickAsync("button[type=submit]");
         await page.WaitForURLAsync(new Regex("/$"));
         Assert.Contains("Hello, victor", await page.ContentAsync(), StringComparison.Ordinal);
-        Assert.NotEqual(planted.Value, (await victim.CookiesAsync()).Single(c => c.Name == FrontendCookieName).Value);
 
         await page.GotoAsync("/Devices");
         Assert.Equal(1, await page.Locator("table.devices tbody tr").CountAsync());
@@ -165,7 +164,6 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         // The victim's browser carries the attacker's cookie when the victim signs in.
         var victimCookies = await SignInOverHttpAsync(http, victim, planted);
 
-        Assert.NotEqual(planted, AuthCookie(victimCookies));
         Assert.Equal(HttpStatusCode.Redirect, await StatusAsync(http, "/", planted)); // the planted token authenticates as nobody
         Assert.Equal(0, await store.CountForUserAsync(attacker, Ct));
         var devices = await GetAsync(http, "/Devices", victimCookies);
