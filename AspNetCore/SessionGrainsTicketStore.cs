@@ -119,6 +119,10 @@ public sealed class SessionGrainsTicketStore(ISessionStore store, IDataProtectio
         {
             await store.DeleteAsync(current ?? key, cancellationToken).ConfigureAwait(false);
         }
+        else if (!canReissue)
+        {
+            return; // Nothing to renew, as before: the cookie names no live session and its next request signs in again.
+        }
 
         if (!canReissue)
         {
