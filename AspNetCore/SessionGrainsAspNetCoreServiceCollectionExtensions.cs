@@ -22,17 +22,25 @@ public static class SessionGrainsAspNetCoreServiceCollectionExtensions
 
     /// <summary>
     /// Makes cookie authentication (scheme <paramref name="scheme"/>) keep its tickets in session grains: the
-    /// cookie carries only a session token; revoking the session signs the browser out. Needs <c>AddSessionStore</c>
-    /// or <c>AddSessionGrainsClient</c>.
+    /// cookie carries only a session token; revoking the session signs the browser out. Every sign-in gets a new
+    /// session, also over a cookie of a live one (which ends). Tickets are protected with Data Protection, whose key
+    /// ring every frontend instance must share. Needs <c>AddSessionStore</c> or <c>AddSessionGrainsClient</c>.
     /// </summary>
     public static IServiceCollection AddSessionGrainsTicketStore(this IServiceCollection services, string scheme = CookieAuthenticationDefaults.AuthenticationScheme)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddHttpContextAccessor();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddDataProtection();
         services.TryAddSingleton<SessionGrainsTicketStore>();
         services.AddOptions<CookieAuthenticationOptions>(scheme)
-            .PostConfigure<SessionGrainsTicketStore>((cookie, store) => cookie.SessionStore = store);
+            .PostConfigure<SessionGrainsTicketStore>((cookie, store) =>
+            {
+                cookie.SessionStore = store;
+                // The framework's default manager when none is set yet, so the order of AddCookie and this call does not matter.
+                cookie.CookieManager = new ReissuedKeyCookieManager(cookie.CookieManager ?? new ChunkingCookieManager(), cookie);
+                store.ReissuesCookieKeys = true;
+            });
         return services;
     }
 }

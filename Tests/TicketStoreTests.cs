@@ -1,16 +1,21 @@
 using System.Security.Claims;
+using System.Text;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
 using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
 
-/// <summary>Cookie-authentication tickets kept in session grains: listed under their user, revocable, renewed by sliding.</summary>
+/// <summary>Cookie-authentication tickets kept in session grains: listed under their user, revocable, renewed by sliding, protected at rest.</summary>
 [Collection(RedisClusterCollection.Name)]
 public sealed class TicketStoreTests(RedisClusterFixture fixture)
 {
     private SessionCluster Cluster => fixture.Cluster;
 
-    private SessionGrainsTicketStore Tickets => new(Cluster.Store, Cluster.Time);
+    // One key ring for the whole class, as the instances of a frontend share one.
+    private static readonly IDataProtectionProvider Protection = new EphemeralDataProtectionProvider();
+
+    private SessionGrainsTicketStore Tickets => new(Cluster.Store, Protection, Cluster.Time);
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -21,9 +26,9 @@ public sealed class TicketStoreTests(RedisClusterFixture fixture)
     public async Task A_stored_ticket_is_a_session_of_its_user_and_comes_back_whole()
     {
         var user = "ticket-" + Guid.NewGuid().ToString("N")[..8];
-        var key = await Tickets.StoreAsync(Ticket(user));
+        var key = await Tickets.StoreAsync(Ticket(user), Ct);
 
-        var ticket = await Tickets.RetrieveAsync(key);
+        var ticket = await Tickets.RetrieveAsync(key, Ct);
 
         Assert.Equal("Display " + user, ticket!.Principal.Identity!.Name);
         var listed = await Cluster.Store.ListByUserAsync(user, cancellationToken: Ct);
@@ -35,7 +40,7 @@ public sealed class TicketStoreTests(RedisClusterFixture fixture)
     public async Task The_sub_claim_names_the_user_when_present()
     {
         var user = "sub-" + Guid.NewGuid().ToString("N")[..8];
-        await Tickets.StoreAsync(Ticket(user, "sub"));
+        await Tickets.StoreAsync(Ticket(user, "sub"), Ct);
         Assert.Equal(1, await Cluster.Store.CountForUserAsync(user, Ct));
     }
 
@@ -43,38 +48,103 @@ public sealed class TicketStoreTests(RedisClusterFixture fixture)
     public async Task Revoking_the_session_elsewhere_makes_the_ticket_disappear()
     {
         var user = "revoked-" + Guid.NewGuid().ToString("N")[..8];
-        var one = await Tickets.StoreAsync(Ticket(user));
-        var other = await Tickets.StoreAsync(Ticket(user));
+        var one = await Tickets.StoreAsync(Ticket(user), Ct);
+        var other = await Tickets.StoreAsync(Ticket(user), Ct);
         var oneId = (await Cluster.Store.ValidateAsync(one, cancellationToken: Ct))!.SessionId;
 
         Assert.True(await Cluster.Store.RevokeAsync(user, oneId, Ct));
-        Assert.Null(await Tickets.RetrieveAsync(one));
-        Assert.NotNull(await Tickets.RetrieveAsync(other));
+        Assert.Null(await Tickets.RetrieveAsync(one, Ct));
+        Assert.NotNull(await Tickets.RetrieveAsync(other, Ct));
 
         await Cluster.Store.DeleteAllForUserAsync(user, cancellationToken: Ct);
-        Assert.Null(await Tickets.RetrieveAsync(other));
+        Assert.Null(await Tickets.RetrieveAsync(other, Ct));
     }
 
     [Fact]
     public async Task Renew_replaces_the_ticket_and_slides_and_remove_signs_out()
     {
         var user = "renew-" + Guid.NewGuid().ToString("N")[..8];
-        var key = await Tickets.StoreAsync(Ticket(user));
+        var key = await Tickets.StoreAsync(Ticket(user), Ct);
         Cluster.Time.Advance(TimeSpan.FromMinutes(20));
 
-        await Tickets.RenewAsync(key, Ticket("renamed", ClaimTypes.NameIdentifier));
+        // A sliding renewal: the handler renews the ticket it retrieved (a copy of it, with new times).
+        var retrieved = await Tickets.RetrieveAsync(key, Ct);
+        ((ClaimsIdentity)retrieved!.Principal.Identity!).AddClaim(new Claim("renewed", "yes"));
+        await Tickets.RenewAsync(key, retrieved, Ct);
         Cluster.Time.Advance(TimeSpan.FromMinutes(20)); // 40 min after sign-in, 20 after the renewal: still inside 30 min idle
-        Assert.Equal("Display renamed", (await Tickets.RetrieveAsync(key))!.Principal.Identity!.Name);
+        var renewed = await Tickets.RetrieveAsync(key, Ct);
+        Assert.Equal("yes", renewed!.Principal.FindFirst("renewed")?.Value);
+        Assert.Single(renewed.Principal.FindAll(SessionGrainsTicketStore.SessionIdClaim)); // this request's claim is not stored
 
-        await Tickets.RemoveAsync(key);
-        Assert.Null(await Tickets.RetrieveAsync(key));
+        await Tickets.RemoveAsync(key, Ct);
+        Assert.Null(await Tickets.RetrieveAsync(key, Ct));
         Assert.Equal(0, await Cluster.Store.CountForUserAsync(user, Ct));
+    }
+
+    [Fact]
+    public async Task Renewing_a_session_with_another_users_principal_is_refused_and_ends_the_session()
+    {
+        var owner = "owner-" + Guid.NewGuid().ToString("N")[..8];
+        var other = "other-" + Guid.NewGuid().ToString("N")[..8];
+        var key = await Tickets.StoreAsync(Ticket(owner), Ct);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Tickets.RenewAsync(key, Ticket(other), Ct));
+
+        Assert.Null(await Tickets.RetrieveAsync(key, Ct));
+        Assert.Equal(0, await Cluster.Store.CountForUserAsync(owner, Ct));
+        Assert.Equal(0, await Cluster.Store.CountForUserAsync(other, Ct));
+    }
+
+    [Fact]
+    public async Task A_renewal_that_swaps_in_another_users_principal_is_refused_too()
+    {
+        var owner = "swap-" + Guid.NewGuid().ToString("N")[..8];
+        var key = await Tickets.StoreAsync(Ticket(owner), Ct);
+        var retrieved = await Tickets.RetrieveAsync(key, Ct);
+
+        // Its properties say "renewal of this session", its principal is someone else.
+        var swapped = new AuthenticationTicket(Ticket("intruder-" + owner).Principal, retrieved!.Properties, retrieved.AuthenticationScheme);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Tickets.RenewAsync(key, swapped, Ct));
+
+        Assert.Null(await Tickets.RetrieveAsync(key, Ct));
+    }
+
+    [Fact]
+    public async Task A_stored_ticket_is_not_plain_text_and_unprotects_only_with_the_key_ring_and_for_its_user()
+    {
+        var user = "protected-" + Guid.NewGuid().ToString("N")[..8];
+        var secret = "refresh-token-" + Guid.NewGuid().ToString("N");
+        var ticket = Ticket(user);
+        ticket.Properties.StoreTokens([new AuthenticationToken { Name = "refresh_token", Value = secret }]);
+        var key = await Tickets.StoreAsync(ticket, Ct);
+
+        var payload = (await Cluster.Store.ValidateAsync(key, cancellationToken: Ct))!.Payload.ToArray();
+        Assert.NotEmpty(payload);
+        Assert.Equal(-1, payload.AsSpan().IndexOf(Encoding.UTF8.GetBytes("Display " + user)));
+        Assert.Equal(-1, payload.AsSpan().IndexOf(Encoding.UTF8.GetBytes(secret)));
+        Assert.Equal(secret, (await Tickets.RetrieveAsync(key, Ct))!.Properties.GetTokenValue("refresh_token"));
+
+        // Another key ring (an instance that does not share the keys) reads no ticket: that browser signs in again.
+        Assert.Null(await new SessionGrainsTicketStore(Cluster.Store, new EphemeralDataProtectionProvider(), Cluster.Time).RetrieveAsync(key, Ct));
+
+        // The same bytes planted in another user's session do not unprotect: the user id is part of the purpose.
+        var planted = await Cluster.Store.CreateAsync("planted-" + user, new SessionCreateOptions { Payload = payload }, Ct);
+        Assert.Null(await Tickets.RetrieveAsync(planted.Token.Value, Ct));
+    }
+
+    [Fact]
+    public async Task A_plain_text_ticket_stored_by_an_earlier_version_is_no_ticket()
+    {
+        var user = "plain-" + Guid.NewGuid().ToString("N")[..8];
+        var created = await Cluster.Store.CreateAsync(user, new SessionCreateOptions { Payload = TicketSerializer.Default.Serialize(Ticket(user)) }, Ct);
+
+        Assert.Null(await Tickets.RetrieveAsync(created.Token.Value, Ct));
     }
 
     [Fact]
     public async Task A_principal_without_a_user_id_is_refused()
     {
         var anonymous = new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, "nobody")], "Cookies")), "Cookies");
-        await Assert.ThrowsAsync<InvalidOperationException>(() => Tickets.StoreAsync(anonymous));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Tickets.StoreAsync(anonymous, Ct));
     }
 }

@@ -12,6 +12,8 @@ public sealed partial class WebFrontendTests(RedisServer redis)
 {
     private const string Chromium = "/usr/bin/chromium";
 
+    private const string FrontendCookieName = "sessiongrains"; // served over plain http://127.0.0.1 here
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -51,6 +53,48 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         Assert.Contains("/SignIn", phonePage.Url, StringComparison.Ordinal);
         await laptopPage.GotoAsync("/");
         Assert.Contains("Hello, carol", await laptopPage.ContentAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task In_a_browser_a_planted_session_cookie_is_replaced_at_sign_in_and_the_victim_sees_only_their_own_device()
+    {
+        Assert.True(File.Exists(Chromium), "Chromium is needed: install the Debian package 'chromium' (./test.sh does).");
+        await using var frontend = FrontendFactory.Embedded();
+        frontend.UseKestrel(0);
+        frontend.StartServer();
+        var screenshots = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots")).FullName;
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+        var attacker = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString() });
+        var victim = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString(), ViewportSize = new() { Width = 1100, Height = 700 } });
+        var attackerPage = await SignInAsync(attacker, "mallory");
+        var planted = (await attacker.CookiesAsync()).Single(c => c.Name == FrontendCookieName);
+        await victim.AddCookiesAsync([new Microsoft.Playwright.Cookie { Name = planted.Name, Value = planted.Value, Domain = planted.Domain, Path = planted.Path }]);
+
+        var page = await victim.NewPageAsync();
+        await page.GotoAsync("/SignIn");
+        await page.FillAsync("#user", "victor");
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForURLAsync(new Regex("/$"));
+        Assert.Contains("Hello, victor", await page.ContentAsync(), StringComparison.Ordinal);
+
+        await page.GotoAsync("/Devices");
+        Assert.Equal(1, await page.Locator("table.devices tbody tr").CountAsync());
+        Assert.Equal(1, await page.Locator("tr.this").CountAsync());
+        await page.ScreenshotAsync(new() { Path = Path.Combine(screenshots, "devices-after-sign-in-over-planted-cookie.png"), FullPage = true });
+
+        // The attacker's browser, still holding the planted cookie, is signed in as nobody.
+        await attackerPage.GotoAsync("/");
+        Assert.Contains("/SignIn", attackerPage.Url, StringComparison.Ordinal);
+        var store = frontend.Services.GetRequiredService<ISessionStore>();
+        Assert.Equal(0, await store.CountForUserAsync("mallory", Ct));
+        Assert.Equal(1, await store.CountForUserAsync("victor", Ct));
     }
 
     [Fact]
@@ -106,11 +150,120 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         Assert.Equal(0, await store.CountForUserAsync("erin", Ct));
     }
 
-    /// <summary>Signs in through the form (anti-forgery included) and returns the cookies a browser would then send.</summary>
-    private static async Task<string> SignInOverHttpAsync(HttpClient http, string user)
+    [Fact]
+    public async Task Signing_in_over_a_planted_cookie_gives_a_new_session_in_the_users_index_and_the_planted_token_dies()
     {
-        using var form = await http.GetAsync("/SignIn", Ct);
-        var antiforgery = Cookies(form);
+        await using var frontend = FrontendFactory.Embedded();
+        using var http = frontend.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = false });
+        var store = frontend.Services.GetRequiredService<ISessionStore>();
+        var attacker = "mallory-" + Guid.NewGuid().ToString("N")[..6];
+        var victim = "victim-" + Guid.NewGuid().ToString("N")[..6];
+        var planted = AuthCookie(await SignInOverHttpAsync(http, attacker));
+        var attackerSession = Assert.Single((await store.ListByUserAsync(attacker, cancellationToken: Ct)).Sessions).SessionId;
+
+        // The victim's browser carries the attacker's cookie when the victim signs in.
+        var victimCookies = await SignInOverHttpAsync(http, victim, planted);
+
+        Assert.Equal(HttpStatusCode.Redirect, await StatusAsync(http, "/", planted)); // the planted token authenticates as nobody
+        Assert.Equal(0, await store.CountForUserAsync(attacker, Ct));
+        var devices = await GetAsync(http, "/Devices", victimCookies);
+        var victimSession = Assert.Single((await store.ListByUserAsync(victim, cancellationToken: Ct)).Sessions).SessionId;
+        Assert.Single(DeviceRow().Matches(devices)); // one device, this browser's, and it is the session in the victim's index
+        Assert.Contains($"<tr class=\"this\" data-session=\"{SessionIds.ForLog(victimSession)}\"", devices, StringComparison.Ordinal);
+        Assert.DoesNotContain(SessionIds.ForLog(attackerSession), devices, StringComparison.Ordinal);
+
+        // The victim's "sign out everywhere" reaches the session their browser holds.
+        Assert.Equal(1, await store.DeleteAllForUserAsync(victim, cancellationToken: Ct));
+        Assert.Equal(HttpStatusCode.Redirect, await StatusAsync(http, "/", victimCookies));
+    }
+
+    [Fact]
+    public async Task Signing_in_again_as_the_same_user_issues_a_new_token_and_ends_the_old_one()
+    {
+        await using var frontend = FrontendFactory.Embedded();
+        using var http = frontend.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = false });
+        var store = frontend.Services.GetRequiredService<ISessionStore>();
+        var first = AuthCookie(await SignInOverHttpAsync(http, "frank"));
+
+        var second = await SignInOverHttpAsync(http, "frank", first);
+
+        Assert.Equal(HttpStatusCode.Redirect, await StatusAsync(http, "/", first));
+        Assert.Contains("Hello, frank", await GetAsync(http, "/", second), StringComparison.Ordinal);
+        Assert.Equal(1, await store.CountForUserAsync("frank", Ct));
+    }
+
+    [Fact]
+    public async Task Over_https_the_cookies_are_host_prefixed_and_secure_and_signing_in_or_out_ends_the_session_state()
+    {
+        await using var frontend = FrontendFactory.Embedded();
+        using var https = frontend.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { BaseAddress = new Uri("https://localhost"), AllowAutoRedirect = false, HandleCookies = false });
+        var (cookies, setCookies) = await PostSignInAsync(https, "grace", null);
+        AssertHostCookie(Assert.Single(setCookies, c => c.StartsWith("__Host-sessiongrains=", StringComparison.Ordinal)));
+
+        using (var first = await SendAsync(https, "/", cookies))
+        {
+            AssertHostCookie(Assert.Single(SetCookies(first), c => c.StartsWith("__Host-sessiongrains-state=", StringComparison.Ordinal)));
+            cookies = Merge(cookies, Cookies(first));
+        }
+
+        Assert.Contains("id=\"visits\">2<", await GetAsync(https, "/", cookies), StringComparison.Ordinal);
+        var oldState = cookies.Split("; ").Single(c => c.StartsWith("__Host-sessiongrains-state=", StringComparison.Ordinal));
+
+        // Signing in again in this browser drops its state cookie, and the state kept under it is gone.
+        (cookies, setCookies) = await PostSignInAsync(https, "grace", cookies);
+        Assert.Contains(setCookies, c => c.StartsWith("__Host-sessiongrains-state=;", StringComparison.Ordinal) && c.Contains("expires=Thu, 01 Jan 1970", StringComparison.OrdinalIgnoreCase));
+        Assert.Contains("id=\"visits\">1<", await GetAsync(https, "/", Merge(cookies, oldState)), StringComparison.Ordinal);
+
+        // Signing out drops it too.
+        var home = await GetAsync(https, "/", Merge(cookies, oldState));
+        using var signOut = new HttpRequestMessage(HttpMethod.Post, "/SignOut")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = AntiforgeryToken().Match(home).Groups[1].Value }),
+        };
+        signOut.Headers.Add("Cookie", Merge(cookies, oldState));
+        using var signedOut = await https.SendAsync(signOut, Ct);
+        Assert.Equal(HttpStatusCode.Redirect, signedOut.StatusCode);
+        Assert.Contains(SetCookies(signedOut), c => c.StartsWith("__Host-sessiongrains-state=;", StringComparison.Ordinal));
+        Assert.Contains(SetCookies(signedOut), c => c.StartsWith("__Host-sessiongrains=;", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Over_plain_http_the_cookies_keep_their_bare_names()
+    {
+        await using var frontend = FrontendFactory.Embedded();
+        using var http = frontend.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = false });
+        var (cookies, setCookies) = await PostSignInAsync(http, "heidi", null);
+        using var home = await SendAsync(http, "/", cookies);
+
+        Assert.Contains(setCookies, c => c.StartsWith("sessiongrains=", StringComparison.Ordinal));
+        Assert.Contains(SetCookies(home), c => c.StartsWith("sessiongrains-state=", StringComparison.Ordinal));
+        Assert.DoesNotContain(setCookies.Concat(SetCookies(home)), c => c.StartsWith("__Host-", StringComparison.Ordinal));
+    }
+
+    /// <summary>What the browser demands of a "__Host-" cookie: Secure, Path=/, no Domain.</summary>
+    private static void AssertHostCookie(string setCookie)
+    {
+        var attributes = setCookie.Split(';').Skip(1).Select(a => a.Trim().ToLowerInvariant()).ToList();
+        Assert.Contains("secure", attributes);
+        Assert.Contains("path=/", attributes);
+        Assert.DoesNotContain(attributes, a => a.StartsWith("domain=", StringComparison.Ordinal));
+    }
+
+    /// <summary>Signs in through the form (anti-forgery included) and returns the cookies a browser would then send.</summary>
+    private static async Task<string> SignInOverHttpAsync(HttpClient http, string user, string? cookies = null) =>
+        (await PostSignInAsync(http, user, cookies)).Cookies;
+
+    /// <summary>Signs in through the form with <paramref name="cookies"/> already in the browser; the cookies after, and the Set-Cookie headers of the sign-in.</summary>
+    private static async Task<(string Cookies, string[] SetCookies)> PostSignInAsync(HttpClient http, string user, string? cookies)
+    {
+        using var formRequest = new HttpRequestMessage(HttpMethod.Get, "/SignIn");
+        if (cookies is not null)
+        {
+            formRequest.Headers.Add("Cookie", cookies);
+        }
+
+        using var form = await http.SendAsync(formRequest, Ct);
+        var antiforgery = Merge(cookies ?? "", Cookies(form));
         var token = AntiforgeryToken().Match(await form.Content.ReadAsStringAsync(Ct)).Groups[1].Value;
         using var signIn = new HttpRequestMessage(HttpMethod.Post, "/SignIn")
         {
@@ -119,7 +272,7 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         signIn.Headers.Add("Cookie", antiforgery);
         using var signedIn = await http.SendAsync(signIn, Ct);
         Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
-        return antiforgery + "; " + Cookies(signedIn);
+        return (Merge(antiforgery, Cookies(signedIn)), SetCookies(signedIn));
     }
 
     private static async Task<IPage> SignInAsync(IBrowserContext context, string user)
@@ -136,15 +289,47 @@ public sealed partial class WebFrontendTests(RedisServer redis)
 
     private static async Task<string> GetAsync(HttpClient client, string path, string cookie)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Add("Cookie", cookie);
-        using var response = await client.SendAsync(request, Ct);
+        using var response = await SendAsync(client, path, cookie);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return await response.Content.ReadAsStringAsync(Ct);
     }
 
-    private static string Cookies(HttpResponseMessage response) =>
-        string.Join("; ", response.Headers.TryGetValues("Set-Cookie", out var values) ? values.Select(v => v.Split(';')[0]) : []);
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient client, string path, string cookie)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Add("Cookie", cookie);
+        return await client.SendAsync(request, Ct);
+    }
+
+    private static async Task<HttpStatusCode> StatusAsync(HttpClient client, string path, string cookie)
+    {
+        using var response = await SendAsync(client, path, cookie);
+        return response.StatusCode;
+    }
+
+    /// <summary>A cookie header after a response: a cookie set again replaces the one sent (as a browser does).</summary>
+    private static string Merge(string sent, string set)
+    {
+        var cookies = new List<string>(sent.Split("; ", StringSplitOptions.RemoveEmptyEntries));
+        foreach (var cookie in set.Split("; ", StringSplitOptions.RemoveEmptyEntries))
+        {
+            cookies.RemoveAll(c => c.Split('=')[0] == cookie.Split('=')[0]);
+            cookies.Add(cookie);
+        }
+
+        return string.Join("; ", cookies);
+    }
+
+    /// <summary>Only the authentication cookie of a cookie header, as an attacker would plant it.</summary>
+    private static string AuthCookie(string cookies) =>
+        cookies.Split("; ").Single(c => c.StartsWith("sessiongrains=", StringComparison.Ordinal) || c.StartsWith("__Host-sessiongrains=", StringComparison.Ordinal));
+
+    private static string Cookies(HttpResponseMessage response) => string.Join("; ", SetCookies(response).Select(v => v.Split(';')[0]));
+
+    private static string[] SetCookies(HttpResponseMessage response) => response.Headers.TryGetValues("Set-Cookie", out var values) ? [.. values] : [];
+
+    [GeneratedRegex("<tr class=\"[a-z]*\" data-session=")]
+    private static partial Regex DeviceRow();
 
     [GeneratedRegex("name=\"__RequestVerificationToken\" type=\"hidden\" value=\"([^\"]+)\"")]
     private static partial Regex AntiforgeryToken();

@@ -39,8 +39,10 @@ public static class WebFrontendProgram
             .AddCookie(cookie =>
             {
                 cookie.LoginPath = "/SignIn";
-                // Production: the "__Host-" name prefix and CookieSecurePolicy.Always (HTTPS only). The demo also runs on plain http://localhost.
-                cookie.Cookie.Name = "sessiongrains";
+                // "__Host-sessiongrains" and Secure over HTTPS, "sessiongrains" over plain http://localhost (see FrontendCookies).
+                cookie.Cookie.Name = FrontendCookies.Authentication;
+                cookie.CookieManager = new HostPrefixCookieManager(new ChunkingCookieManager());
+                cookie.Cookie.Path = "/";
                 cookie.Cookie.HttpOnly = true;
                 cookie.Cookie.SameSite = SameSiteMode.Lax;
                 cookie.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
@@ -48,12 +50,7 @@ public static class WebFrontendProgram
             });
         builder.Services.AddSessionGrainsTicketStore();
         builder.Services.AddSessionGrainsDistributedCache();
-        builder.Services.AddSession(session =>
-        {
-            session.Cookie.Name = "sessiongrains-state";
-            session.Cookie.HttpOnly = true;
-            session.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
-        });
+        builder.Services.AddSession();
         builder.Services.AddRazorPages(pages =>
         {
             pages.Conventions.AuthorizeFolder("/");
@@ -64,7 +61,9 @@ public static class WebFrontendProgram
         app.UseStaticFiles();
         app.UseAuthentication();
         app.UseAuthorization();
-        app.UseSession();
+        // One cookie name per scheme, as for the authentication cookie: "__Host-" and Secure over HTTPS.
+        app.UseWhen(context => context.Request.IsHttps, https => https.UseSession(FrontendCookies.StateOptions(https: true)));
+        app.UseWhen(context => !context.Request.IsHttps, http => http.UseSession(FrontendCookies.StateOptions(https: false)));
         app.MapRazorPages();
         app.Run();
     }

@@ -15,7 +15,9 @@ public sealed class SignInModel : PageModel
             return Page();
         }
 
-        // Signing in creates a new session (a new token): nothing from before the sign-in carries over.
+        // Signing in creates a new session (a new token), also over a cookie of a live one, which the ticket store ends;
+        // the session state (AddSession) starts afresh too: nothing from before the sign-in carries over.
+        await FrontendCookies.EndStateAsync(HttpContext);
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, user.Trim()), new Claim(ClaimTypes.Name, user.Trim())], CookieAuthenticationDefaults.AuthenticationScheme);
         await HttpContext.SignInAsync(CookieAuthenticationDefaults.AuthenticationScheme, new ClaimsPrincipal(identity));
         return LocalRedirect("/");

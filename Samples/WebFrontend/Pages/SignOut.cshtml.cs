@@ -10,6 +10,7 @@ public sealed class SignOutModel : PageModel
     public async Task<IActionResult> OnPostAsync()
     {
         await HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme); // the ticket store deletes the session
+        await FrontendCookies.EndStateAsync(HttpContext);
         return LocalRedirect("/SignIn");
     }
 }
