@@ -17,6 +17,12 @@ public sealed class SiloHostOptions
     /// <summary>IP address other silos and clients use to reach this silo (with Redis clustering). Default: this host's address.</summary>
     public string? AdvertisedAddress { get; set; }
 
+    /// <summary>
+    /// Whether the silo and gateway ports listen on every interface instead of <see cref="AdvertisedAddress"/> alone
+    /// (with Redis clustering). For NAT, where the advertised address is not one of this host's own. Default false.
+    /// </summary>
+    public bool ListenOnAnyAddress { get; set; }
+
     /// <summary>When set, every HTTP route but <c>/health</c> requires it in <c>X-Api-Key</c>; at least 16 characters. A secret.</summary>
     public string? ApiKey { get; set; }
 
