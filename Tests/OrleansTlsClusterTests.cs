@@ -36,7 +36,7 @@ public sealed class OrleansTlsClusterTests(RedisServer redis)
             var tokens = new List<string>();
             for (var i = 0; i < 10; i++)
             {
-                tokens.Add((await cluster.Store.CreateAsync("mtls-cluster-user", cancellationToken: Ct)).Token.Value);
+                tokens.Add((await CreateAsync(cluster.Store)).Token.Value);
             }
 
             foreach (var silo in cluster.Silos)
@@ -49,12 +49,29 @@ public sealed class OrleansTlsClusterTests(RedisServer redis)
                 }
             }
 
-            Assert.Equal(10, await cluster.Store.CountForUserAsync("mtls-cluster-user", Ct));
+            // A create that timed out may still have been written.
+            Assert.InRange(await cluster.Store.CountForUserAsync("mtls-cluster-user", Ct), 10, 12);
             Assert.DoesNotContain(cluster.SiloLogLines(), line => line.Contains("silo-pfx-password", StringComparison.Ordinal));
         }
         finally
         {
             Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    /// <summary>A create, tried again when a starved machine lets a Redis write time out: this test is about the connections, not storage.</summary>
+    private static async Task<CreatedSession> CreateAsync(ISessionStore store)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await store.CreateAsync("mtls-cluster-user", cancellationToken: Ct);
+            }
+            catch (SessionStoreUnavailableException) when (attempt < 3)
+            {
+                await Task.Delay(500, Ct);
+            }
         }
     }
 }
