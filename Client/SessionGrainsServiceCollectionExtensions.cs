@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Clustering.Redis;
 using Orleans.Configuration;
+using Orleans.Connections.Security;
 using Orleans.Runtime;
 using SessionGrains;
 
@@ -54,8 +55,9 @@ public static partial class SessionGrainsServiceCollectionExtensions
     /// <summary>
     /// A frontend in one call: an Orleans client connected to the SessionGrains cluster (Redis clustering,
     /// or the local silo at <see cref="SessionClusterOptions.GatewayPort"/> when <see cref="SessionClusterOptions.Redis"/>
-    /// is not set) and <see cref="ISessionStore"/> over it. With Redis, token keys are required. Every setting
-    /// is validated when the host starts.
+    /// is not set) and <see cref="ISessionStore"/> over it. With Redis, token keys are required. With
+    /// <see cref="SessionClusterOptions.TlsCertificate"/>, the connections to the gateways use mutual TLS. Every
+    /// setting is validated when the host starts.
     /// </summary>
     public static IServiceCollection AddSessionGrainsClient(this IServiceCollection services, Action<SessionClusterOptions>? configure = null, Action<SessionStoreOptions>? configureStore = null)
     {
@@ -67,10 +69,23 @@ public static partial class SessionGrainsServiceCollectionExtensions
     {
         services.AddValidatedOptions<SessionClusterOptions, SessionClusterOptionsValidator>(section, configure);
 
-        // The clustering provider is chosen now, from what IOptions will hold; the values are read at start.
-        var redis = services.Registered<SessionClusterOptions>().Redis is not null;
+        // The clustering provider and TLS are chosen now, from what IOptions will hold; the values are read at start.
+        var registered = services.Registered<SessionClusterOptions>();
+        var redis = registered.Redis is not null;
+        var tls = ClusterTls.From(registered);
         services.AddOrleansClient(client =>
         {
+            if (tls is not null)
+            {
+                // Mutual TLS: this frontend shows its certificate and talks only to gateways the cluster's CA or thumbprints name.
+                client.UseTls(options =>
+                {
+                    options.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
+                    options.LocalClientCertificateSelector = (_, _, _, _, _) => tls.Certificate;
+                    options.RemoteCertificateValidation = tls.IsTrusted;
+                });
+            }
+
             if (redis)
             {
                 client.UseRedisClustering(_ => { });

@@ -1,10 +1,11 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace SessionGrains;
 
 /// <summary>
-/// What every silo and frontend of one cluster must agree on. Bound from the <c>SessionStore</c> configuration
+/// What every silo and frontend of one cluster must agree on, and how they reach each other (mutual TLS). Bound from the <c>SessionStore</c> configuration
 /// section (environment: <c>SessionStore__Redis=...</c>, <c>SessionStore__ClusterId=...</c>).
 /// </summary>
 public sealed class SessionClusterOptions
@@ -38,6 +39,30 @@ public sealed class SessionClusterOptions
     /// </summary>
     public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// This process's certificate for mutual TLS on the Orleans silo and gateway connections: a PKCS#12 file
+    /// (<c>.pfx</c>) or a PEM certificate. Set on every silo and frontend: silos then accept only peers whose
+    /// certificate <see cref="TlsCaCertificate"/> or <see cref="TlsAllowedThumbprints"/> trust, and frontends
+    /// connect only to such silos. Null: plain TCP, so only a private network protects the Orleans ports.
+    /// It needs both the Server and Client Authentication usages (or no Extended Key Usage): silos are both.
+    /// </summary>
+    public string? TlsCertificate { get; set; }
+
+    /// <summary>PEM private key file of <see cref="TlsCertificate"/>, when it is a PEM certificate without its key.</summary>
+    public string? TlsCertificateKey { get; set; }
+
+    /// <summary>Password of the PKCS#12 file or of the encrypted PEM key. A secret: never logged.</summary>
+    public string? TlsCertificatePassword { get; set; }
+
+    /// <summary>
+    /// PEM file of the CA that signs this cluster's certificates: a peer's certificate must chain to it (the
+    /// operating system's trust store is not used). Use a CA for this cluster alone: every certificate it signs is a member.
+    /// </summary>
+    public string? TlsCaCertificate { get; set; }
+
+    /// <summary>Comma-separated SHA-256 fingerprints (hex, colons allowed): when set, a peer's certificate must be one of them, and chain to <see cref="TlsCaCertificate"/> if that is set too.</summary>
+    public string? TlsAllowedThumbprints { get; set; }
+
     /// <summary>A new parsed copy of <see cref="Redis"/>, or null without it. Only after validation, which reports a bad string.</summary>
     internal ConfigurationOptions? ParseRedis() =>
         Redis is null ? null : RedisConfiguration.Parse(Redis, RedisConfiguration.RedisSetting, RedisCaCertificate);
@@ -70,6 +95,7 @@ internal sealed class SessionClusterOptionsValidator : IValidateOptions<SessionC
             failures.Add($"{S}:ResponseTimeout must be at least one second.");
         }
 
+        ValidateTls(options, failures);
         try
         {
             options.ParseRedis();
@@ -81,5 +107,66 @@ internal sealed class SessionClusterOptionsValidator : IValidateOptions<SessionC
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>Reads the certificate files as TLS will; messages name the setting and the file, never the password.</summary>
+    private static void ValidateTls(SessionClusterOptions options, List<string> failures)
+    {
+        if (string.IsNullOrWhiteSpace(options.TlsCertificate))
+        {
+            if (options.TlsCertificateKey is not null || options.TlsCertificatePassword is not null || options.TlsCaCertificate is not null || options.TlsAllowedThumbprints is not null)
+            {
+                // A CA without a certificate would leave the ports in plain text while the operator believes them protected.
+                failures.Add($"{ClusterTls.CaSetting}, {ClusterTls.ThumbprintsSetting}, {ClusterTls.KeySetting} and {ClusterTls.PasswordSetting} need {ClusterTls.CertificateSetting}: without it the Orleans connections are not encrypted.");
+            }
+
+            return;
+        }
+
+        if (ClusterTls.ParseThumbprints(options.TlsAllowedThumbprints) is null)
+        {
+            failures.Add($"{ClusterTls.ThumbprintsSetting} must be comma-separated SHA-256 fingerprints of 64 hex digits.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.TlsCaCertificate) && string.IsNullOrWhiteSpace(options.TlsAllowedThumbprints))
+        {
+            failures.Add($"{ClusterTls.CertificateSetting} needs {ClusterTls.CaSetting} or {ClusterTls.ThumbprintsSetting}: the peers to accept are named, never every certificate a public CA signed.");
+        }
+
+        if (!File.Exists(options.TlsCertificate))
+        {
+            failures.Add($"{ClusterTls.CertificateSetting}: the file '{options.TlsCertificate}' does not exist.");
+        }
+        else
+        {
+            try
+            {
+                using var certificate = ClusterTls.LoadCertificate(options.TlsCertificate, options.TlsCertificateKey, options.TlsCertificatePassword);
+                if (!certificate.HasPrivateKey)
+                {
+                    failures.Add($"{ClusterTls.CertificateSetting}: '{options.TlsCertificate}' has no private key.");
+                }
+            }
+            catch (Exception exception) when (exception is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                // The exception text is left out: it may describe the key material.
+                failures.Add($"{ClusterTls.CertificateSetting}: '{options.TlsCertificate}' could not be read as a PKCS#12 file or a PEM certificate with its key ({ClusterTls.KeySetting}) and {ClusterTls.PasswordSetting}.");
+            }
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.TlsCaCertificate))
+        {
+            try
+            {
+                if (ClusterTls.LoadAuthorities(options.TlsCaCertificate).Count == 0)
+                {
+                    failures.Add($"{ClusterTls.CaSetting}: '{options.TlsCaCertificate}' holds no PEM certificate.");
+                }
+            }
+            catch (Exception exception) when (exception is CryptographicException or IOException or UnauthorizedAccessException)
+            {
+                failures.Add($"{ClusterTls.CaSetting}: '{options.TlsCaCertificate}' could not be read as PEM certificates.");
+            }
+        }
     }
 }

@@ -18,6 +18,12 @@ public sealed class SiloHostOptions
     public string? AdvertisedAddress { get; set; }
 
     /// <summary>
+    /// Whether the silo and gateway ports listen on every interface instead of <see cref="AdvertisedAddress"/> alone
+    /// (with Redis clustering). For NAT, where the advertised address is not one of this host's own. Default false.
+    /// </summary>
+    public bool ListenOnAnyAddress { get; set; }
+
+    /// <summary>
     /// Keys for every HTTP route but <c>/health</c>, sent in <c>X-Api-Key</c>; comma-separated to accept several while
     /// rotating. Each at least 16 printable ASCII characters, no spaces around it. Required with Redis unless
     /// <see cref="AllowOpenApi"/>. Secrets.

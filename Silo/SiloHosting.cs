@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Connections.Security;
 using SessionGrains;
 using SessionGrains.Silo;
 
@@ -12,7 +13,8 @@ public static class SiloHosting
 {
     /// <summary>
     /// Adds an Orleans silo with the session grains. Without <c>SessionStore:Redis</c>: localhost
-    /// clustering, in-memory storage and reminders. With it: Redis clustering, storage and reminders.
+    /// clustering, in-memory storage and reminders. With it: Redis clustering, storage and reminders, the Orleans
+    /// ports on the advertised address. With <c>SessionStore:TlsCertificate</c>: mutual TLS on the Orleans ports.
     /// Invalid settings stop start-up, before anything listens, with a message naming the setting.
     /// </summary>
     public static WebApplicationBuilder AddSessionGrainsSilo(this WebApplicationBuilder builder)
@@ -63,18 +65,31 @@ public static class SiloHosting
                 silo.UseRedisClustering(_ => { });
                 silo.Services.AddOptions<Orleans.Clustering.Redis.RedisClusteringOptions>()
                     .Configure<IOptions<SessionClusterOptions>>((o, options) => o.ConfigurationOptions = options.Value.ParseRedis());
+                // The silo and gateway ports listen on the advertised (private) address only, unless the operator says otherwise.
                 if (IPAddress.TryParse(host.AdvertisedAddress, out var address))
                 {
-                    silo.ConfigureEndpoints(address, host.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                    silo.ConfigureEndpoints(address, host.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: host.ListenOnAnyAddress);
                 }
                 else
                 {
-                    silo.ConfigureEndpoints(host.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: true);
+                    silo.ConfigureEndpoints(host.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: host.ListenOnAnyAddress);
                 }
             }
             else
             {
                 silo.UseLocalhostClustering(host.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+            }
+
+            if (ClusterTls.From(cluster) is { } tls)
+            {
+                // Mutual TLS on the silo and gateway ports: every peer, silo or client, shows a certificate the cluster trusts.
+                silo.UseTls(options =>
+                {
+                    options.RemoteCertificateMode = RemoteCertificateMode.RequireCertificate;
+                    options.LocalServerCertificateSelector = (_, _) => tls.Certificate;
+                    options.LocalClientCertificateSelector = (_, _, _, _, _) => tls.Certificate;
+                    options.RemoteCertificateValidation = tls.IsTrusted;
+                });
             }
 
             silo.AddSessionGrains(section);

@@ -65,12 +65,17 @@ public sealed class LocalCluster : IAsyncDisposable
         ["SessionStore__AllowOpenApi"] = "true", // the silos listen on loopback only
     };
 
+    /// <summary>Extra settings of the frontend's client (e.g. its TLS certificate), after the cluster's own.</summary>
+    public Action<SessionClusterOptions>? ClientSettings { get; set; }
+
     /// <param name="batchValidations">The frontend's <see cref="SessionStoreOptions.BatchValidations"/> (null: automatic, off with several silos).</param>
-    public static async Task<LocalCluster> StartAsync(string redisConfiguration, int silos, bool? batchValidations = null)
+    /// <param name="prepare">Called before anything starts, to add to <see cref="Environment"/> and <see cref="ClientSettings"/>.</param>
+    public static async Task<LocalCluster> StartAsync(string redisConfiguration, int silos, bool? batchValidations = null, Action<LocalCluster>? prepare = null)
     {
         var cluster = new LocalCluster(redisConfiguration, Directory.CreateTempSubdirectory("sessiongrains-cluster-").FullName);
         try
         {
+            prepare?.Invoke(cluster);
             var starting = Enumerable.Range(0, silos).Select(i => new SiloProcess(cluster, i)).ToList();
             foreach (var silo in starting)
             {
@@ -138,6 +143,7 @@ public sealed class LocalCluster : IAsyncDisposable
                 o.ServiceId = ServiceId;
                 o.ClusterId = ServiceId;
                 o.ResponseTimeout = TimeSpan.FromSeconds(5);
+                ClientSettings?.Invoke(o);
             },
             store =>
             {
