@@ -1,39 +1,58 @@
 using System.Globalization;
 using System.Reflection;
 using SessionGrains.Silo;
+using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
 
-/// <summary>The README's configuration table and the options classes cannot drift apart.</summary>
+/// <summary>
+/// The configuration reference (docs/configuration.md, every setting), the README's short table (the common ones) and the
+/// options classes cannot drift apart.
+/// </summary>
 public sealed class ConfigurationTableTests
 {
     private static readonly Type[] OptionsClasses = [typeof(SessionClusterOptions), typeof(SessionStoreOptions), typeof(SessionGrainsOptions), typeof(SiloHostOptions)];
 
+    private const string Reference = "docs/configuration.md";
+
     [Fact]
-    public void Every_setting_of_the_options_classes_has_one_row_in_the_readme_table()
+    public void Every_setting_of_the_options_classes_has_one_row_in_the_configuration_reference()
     {
-        var rows = TableRows();
+        var rows = TableRows(Reference, heading: null);
 
         var missing = Settings().Keys.Except(rows.Select(row => row.Key)).ToList();
 
-        Assert.True(missing.Count == 0, "Settings missing from the README's configuration table: " + string.Join(", ", missing));
+        Assert.True(missing.Count == 0, $"Settings missing from {Reference}: " + string.Join(", ", missing));
         var repeated = rows.GroupBy(row => row.Key).Where(group => group.Count() > 1).Select(group => group.Key).ToList();
         Assert.True(repeated.Count == 0, "Settings listed more than once: " + string.Join(", ", repeated));
     }
 
-    [Fact]
-    public void Every_row_of_the_readme_table_names_a_real_setting_its_class_and_its_default()
+    [Theory]
+    [InlineData(Reference, null)]
+    [InlineData("README.md", "## Configuration")]
+    public void Every_row_names_a_real_setting_its_class_and_its_default(string file, string? heading)
     {
         var settings = Settings();
-        foreach (var row in TableRows())
+        foreach (var row in TableRows(file, heading))
         {
-            Assert.True(settings.TryGetValue(row.Key, out var setting), $"The README lists {row.Key}, which no options class declares.");
-            Assert.True(row.Owner == $"`{setting.Owner.Name}`", $"{row.Key} is declared by {setting.Owner.Name}; the README says {row.Owner}.");
+            Assert.True(settings.TryGetValue(row.Key, out var setting), $"{file} lists {row.Key}, which no options class declares.");
+            Assert.True(row.Owner == $"`{setting.Owner.Name}`", $"{row.Key} is declared by {setting.Owner.Name}; {file} says {row.Owner}.");
             if (setting.Default is { } value)
             {
-                Assert.True(row.Default == $"`{Format(value)}`", $"{row.Key} defaults to {Format(value)}; the README says {row.Default}.");
+                Assert.True(row.Default == $"`{Format(value)}`", $"{row.Key} defaults to {Format(value)}; {file} says {row.Default}.");
             }
         }
+    }
+
+    [Fact]
+    public void The_readme_shows_the_settings_a_production_deployment_needs_and_links_the_reference()
+    {
+        var keys = TableRows("README.md", "## Configuration").Select(row => row.Key).ToList();
+
+        Assert.Contains("SessionStore:Redis", keys);
+        Assert.Contains("SessionStore:TokenKeys", keys);
+        Assert.Contains("SessionStore:ApiKey", keys);
+        Assert.Contains("(" + Reference + ")", File.ReadAllText(Path.Combine(RepositoryDirectory.Root, "README.md")), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -85,32 +104,22 @@ public sealed class ConfigurationTableTests
         _ => value.ToString()!,
     };
 
-    /// <summary>The rows of the table in the README's Configuration section: key, class, default.</summary>
-    private static List<(string Key, string Owner, string Default)> TableRows()
+    /// <summary>The setting rows of a file's table (under <paramref name="heading"/> up to the next heading, or anywhere): key, class, default.</summary>
+    private static List<(string Key, string Owner, string Default)> TableRows(string file, string? heading)
     {
-        var lines = File.ReadAllLines(Path.Combine(RepositoryRoot(), "README.md"));
-        var start = Array.IndexOf(lines, "## Configuration");
-        Assert.True(start >= 0, "The README has no '## Configuration' section.");
-        var rows = lines.Skip(start + 1)
-            .TakeWhile(line => !line.StartsWith("## ", StringComparison.Ordinal))
+        IEnumerable<string> lines = File.ReadAllLines(Path.Combine(RepositoryDirectory.Root, file));
+        if (heading is not null)
+        {
+            Assert.Contains(heading, lines);
+            lines = lines.SkipWhile(line => line != heading).Skip(1).TakeWhile(line => !line.StartsWith("## ", StringComparison.Ordinal));
+        }
+
+        var rows = lines
             .Where(line => line.StartsWith("| `" + SessionClusterOptions.SectionName, StringComparison.Ordinal))
             .Select(line => line.Split('|', StringSplitOptions.TrimEntries))
             .Select(cells => (Key: cells[1].Trim('`'), Owner: cells[2], Default: cells[3]))
             .ToList();
         Assert.NotEmpty(rows);
         return rows;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "README.md")) && File.Exists(Path.Combine(directory.FullName, "SessionGrains.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("README.md was not found above the test output.");
     }
 }
