@@ -17,12 +17,8 @@ internal sealed class FailedApiKeyLimiter(TimeProvider time)
     /// <summary>Most addresses remembered at once.</summary>
     internal const int MaxEntries = 10_000;
 
-    private const string OverflowCaller = "(overflow)";
-    private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
-
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, (DateTimeOffset Start, int Failures)> _callers = new(StringComparer.Ordinal);
-    private DateTimeOffset _lastSweep;
+    private readonly CallerFailureWindows _callers = new(MaxEntries);
 
     /// <summary>Addresses remembered now (for the test of the memory bound).</summary>
     internal int Entries
@@ -65,44 +61,16 @@ internal sealed class FailedApiKeyLimiter(TimeProvider time)
         var now = time.GetUtcNow();
         lock (_lock)
         {
-            return _callers.TryGetValue(Tracked(caller), out var window) && window.Start + Window > now && window.Failures >= FailuresPerMinute
-                ? window.Start + Window - now
-                : null;
+            return _callers.Current(caller, now) is { Failures: >= FailuresPerMinute } window ? window.Ends - now : null;
         }
     }
 
     /// <summary>Counts a refused attempt; true when it used up the caller's budget for this minute.</summary>
     public bool Failed(string caller)
     {
-        var now = time.GetUtcNow();
         lock (_lock)
         {
-            SweepWhenFull(now);
-            var key = Tracked(caller);
-            var window = _callers.TryGetValue(key, out var current) && current.Start + Window > now ? current : (Start: now, Failures: 0);
-            window.Failures++;
-            _callers[key] = window;
-            return window.Failures == FailuresPerMinute;
-        }
-    }
-
-    private string Tracked(string caller) => _callers.ContainsKey(caller) || _callers.Count < MaxEntries ? caller : OverflowCaller;
-
-    /// <summary>Drops ended windows once the table is full, at most once a second.</summary>
-    private void SweepWhenFull(DateTimeOffset now)
-    {
-        if (_callers.Count < MaxEntries || now - _lastSweep < TimeSpan.FromSeconds(1))
-        {
-            return;
-        }
-
-        _lastSweep = now;
-        foreach (var (caller, window) in _callers)
-        {
-            if (window.Start + Window <= now)
-            {
-                _callers.Remove(caller);
-            }
+            return _callers.Add(caller, time.GetUtcNow()).Failures == FailuresPerMinute;
         }
     }
 }

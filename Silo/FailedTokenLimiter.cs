@@ -21,13 +21,10 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
     /// <summary>Most callers (and dead sessions) remembered at once; past it, new callers share one budget.</summary>
     internal const int MaxEntries = 50_000;
 
-    private const string OverflowCaller = "(overflow)";
-    private static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
-
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, (DateTimeOffset Start, int Failures)> _callers = new(StringComparer.Ordinal);
+    private readonly CallerFailureWindows _callers = new(MaxEntries);
     private readonly Dictionary<string, DateTimeOffset> _deadUntil = new(StringComparer.Ordinal);
-    private DateTimeOffset _lastSweep;
+    private DateTimeOffset _lastDeadSweep;
 
     /// <summary>Callers and dead sessions remembered now (for the tests of the memory bound).</summary>
     internal int Entries
@@ -95,8 +92,8 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
         lock (_lock)
         {
             return _deadUntil.TryGetValue(sessionId, out var until) && until > now
-                && _callers.TryGetValue(Tracked(caller), out var window) && window.Start + Window > now && window.Failures > failuresPerMinute
-                    ? window.Start + Window - now
+                && _callers.Current(caller, now) is { } window && window.Failures > failuresPerMinute
+                    ? window.Ends - now
                     : null;
         }
     }
@@ -107,42 +104,31 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
         var now = time.GetUtcNow();
         lock (_lock)
         {
-            SweepWhenFull(now);
-            var key = Tracked(caller);
-            var window = _callers.TryGetValue(key, out var current) && current.Start + Window > now ? current : (Start: now, Failures: 0);
-            window.Failures++;
-            _callers[key] = window;
+            var window = _callers.Add(caller, now);
 
             // A validation that found nothing (not even a rotation's grace) means the session id never comes back.
-            if (remember && sessionId is not null && (_deadUntil.ContainsKey(sessionId) || _deadUntil.Count < MaxEntries))
+            if (remember && sessionId is not null)
             {
-                _deadUntil[sessionId] = now + Window;
+                SweepDeadWhenFull(now);
+                if (_deadUntil.ContainsKey(sessionId) || _deadUntil.Count < MaxEntries)
+                {
+                    _deadUntil[sessionId] = now + CallerFailureWindows.Window;
+                }
             }
 
-            return window.Failures > failuresPerMinute ? window.Start + Window - now : null;
+            return window.Failures > failuresPerMinute ? window.Ends - now : null;
         }
     }
 
-    // A caller without an entry shares the overflow budget only while the table is full.
-    private string Tracked(string caller) => _callers.ContainsKey(caller) || _callers.Count < MaxEntries ? caller : OverflowCaller;
-
-    /// <summary>Drops ended windows and dead-session entries once a table is full, at most once a second.</summary>
-    private void SweepWhenFull(DateTimeOffset now)
+    /// <summary>Drops dead-session entries that ended once the table is full, at most once a second.</summary>
+    private void SweepDeadWhenFull(DateTimeOffset now)
     {
-        if ((_callers.Count < MaxEntries && _deadUntil.Count < MaxEntries) || now - _lastSweep < TimeSpan.FromSeconds(1))
+        if (_deadUntil.Count < MaxEntries || now - _lastDeadSweep < TimeSpan.FromSeconds(1))
         {
             return;
         }
 
-        _lastSweep = now;
-        foreach (var (caller, window) in _callers)
-        {
-            if (window.Start + Window <= now)
-            {
-                _callers.Remove(caller);
-            }
-        }
-
+        _lastDeadSweep = now;
         foreach (var (sessionId, until) in _deadUntil)
         {
             if (until <= now)

@@ -16,22 +16,28 @@ public sealed partial class WebFrontendTests(RedisServer redis)
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>Debian's headless Chromium, with the flags that keep it off the network (a test tool's own browser download fails here).</summary>
+    private static Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright)
+    {
+        Assert.True(File.Exists(Chromium), "Chromium is needed: install the Debian package 'chromium' (./test.sh does).");
+        return playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        });
+    }
+
     [Fact]
     public async Task In_a_browser_one_device_signs_the_other_out_and_its_next_page_is_the_sign_in_page()
     {
-        Assert.True(File.Exists(Chromium), "Chromium is needed: install the Debian package 'chromium' (./test.sh does).");
         await using var frontend = FrontendFactory.Embedded();
         frontend.UseKestrel(0);
         frontend.StartServer();
         var screenshots = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots")).FullName;
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        await using var browser = await LaunchChromiumAsync(playwright);
         var laptop = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString(), UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0", ViewportSize = new() { Width = 1100, Height = 700 } });
         var phone = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString(), UserAgent = "Mozilla/5.0 (Linux; Android 15) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36" });
         var laptopPage = await SignInAsync(laptop, "carol");
@@ -58,19 +64,13 @@ public sealed partial class WebFrontendTests(RedisServer redis)
     [Fact]
     public async Task In_a_browser_a_planted_session_cookie_is_replaced_at_sign_in_and_the_victim_sees_only_their_own_device()
     {
-        Assert.True(File.Exists(Chromium), "Chromium is needed: install the Debian package 'chromium' (./test.sh does).");
         await using var frontend = FrontendFactory.Embedded();
         frontend.UseKestrel(0);
         frontend.StartServer();
         var screenshots = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots")).FullName;
 
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
+        await using var browser = await LaunchChromiumAsync(playwright);
         var attacker = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString() });
         var victim = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString(), ViewportSize = new() { Width = 1100, Height = 700 } });
         var attackerPage = await SignInAsync(attacker, "mallory");
