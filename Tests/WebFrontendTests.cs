@@ -16,6 +16,9 @@ public sealed partial class WebFrontendTests(RedisServer redis)
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    /// <summary>Where the browser tests leave their screenshots (README, "Contributing").</summary>
+    private static string Screenshots { get; } = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots")).FullName;
+
     /// <summary>Debian's headless Chromium, with the flags that keep it off the network (a test tool's own browser download fails here).</summary>
     private static Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright)
     {
@@ -34,8 +37,6 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         await using var frontend = FrontendFactory.Embedded();
         frontend.UseKestrel(0);
         frontend.StartServer();
-        var screenshots = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots")).FullName;
-
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await LaunchChromiumAsync(playwright);
         var laptop = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString(), UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0", ViewportSize = new() { Width = 1100, Height = 700 } });
@@ -48,12 +49,12 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         Assert.Equal(2, await rows.CountAsync());
         Assert.Contains("this device", await laptopPage.Locator("tr.this").InnerTextAsync(), StringComparison.Ordinal);
         Assert.Contains("Chrome on Android", await laptopPage.Locator("tbody tr:not(.this)").InnerTextAsync(), StringComparison.Ordinal);
-        await laptopPage.ScreenshotAsync(new() { Path = Path.Combine(screenshots, "devices-two.png"), FullPage = true });
+        await laptopPage.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "devices-two.png"), FullPage = true });
 
         await laptopPage.Locator("tbody tr:not(.this) button").ClickAsync();
         await laptopPage.WaitForURLAsync(new Regex("/Devices"));
         Assert.Equal(1, await rows.CountAsync());
-        await laptopPage.ScreenshotAsync(new() { Path = Path.Combine(screenshots, "devices-after-sign-out.png"), FullPage = true });
+        await laptopPage.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "devices-after-sign-out.png"), FullPage = true });
 
         await phonePage.GotoAsync("/");
         Assert.Contains("/SignIn", phonePage.Url, StringComparison.Ordinal);
@@ -67,8 +68,6 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         await using var frontend = FrontendFactory.Embedded();
         frontend.UseKestrel(0);
         frontend.StartServer();
-        var screenshots = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots")).FullName;
-
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await LaunchChromiumAsync(playwright);
         var attacker = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString() });
@@ -87,7 +86,7 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         await page.GotoAsync("/Devices");
         Assert.Equal(1, await page.Locator("table.devices tbody tr").CountAsync());
         Assert.Equal(1, await page.Locator("tr.this").CountAsync());
-        await page.ScreenshotAsync(new() { Path = Path.Combine(screenshots, "devices-after-sign-in-over-planted-cookie.png"), FullPage = true });
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "devices-after-sign-in-over-planted-cookie.png"), FullPage = true });
 
         // The attacker's browser, still holding the planted cookie, is signed in as nobody.
         await attackerPage.GotoAsync("/");
