@@ -49,11 +49,17 @@ public static partial class AdminCommandLine
         var sessionId = new Argument<string>("sessionId") { Description = "The session id from 'sessions list'." };
         var except = new Option<string?>("--except") { Description = "A session id to keep (the caller's own device)." };
 
-        var list = new Command("list", "List a user's sessions (every page).") { userId };
+        var pageSize = new Option<int>("--page-size")
+        {
+            Description = "Sessions asked for per request while walking the pages.",
+            DefaultValueFactory = _ => 100,
+            Validators = { result => { if (result.GetValueOrDefault<int>() is < 1 or > 1000) { result.AddError("--page-size must be between 1 and 1000."); } } },
+        };
+        var list = new Command("list", "List a user's sessions (every page).") { userId, pageSize };
         list.SetAction(async (parsed, ct) =>
         {
             using var api = Api(parsed, global);
-            var sessions = await api.ListSessionsAsync(parsed.GetRequiredValue(userId), ct);
+            var sessions = await api.ListSessionsAsync(parsed.GetRequiredValue(userId), parsed.GetValue(pageSize), ct);
             if (parsed.GetValue(global.Json))
             {
                 await output.WriteLineAsync(JsonSerializer.Serialize(sessions, AdminJson.Options));

@@ -8,7 +8,6 @@ namespace SessionGrains.Admin;
 internal sealed class ClusterApi(HttpClient http, Uri baseUrl) : IDisposable
 {
     public const string ApiKeyHeader = "X-Api-Key";
-    public const int PageSize = 100;
 
     public static ClusterApi Create(string url, string? apiKey, TimeSpan timeout)
     {
@@ -28,13 +27,13 @@ internal sealed class ClusterApi(HttpClient http, Uri baseUrl) : IDisposable
         return new ClusterApi(http, baseUrl);
     }
 
-    public async Task<List<JsonElement>> ListSessionsAsync(string userId, CancellationToken ct)
+    public async Task<List<JsonElement>> ListSessionsAsync(string userId, int pageSize, CancellationToken ct)
     {
         var sessions = new List<JsonElement>();
         string? cursor = null;
         do
         {
-            var path = $"users/{Uri.EscapeDataString(userId)}/sessions?limit={PageSize}" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor));
+            var path = $"users/{Uri.EscapeDataString(userId)}/sessions?limit={pageSize}" + (cursor is null ? "" : "&cursor=" + Uri.EscapeDataString(cursor));
             var page = await SendAsync<JsonElement>(HttpMethod.Get, path, body: null, ct);
             sessions.AddRange(page.GetProperty("sessions").EnumerateArray());
             cursor = page.TryGetProperty("next", out var next) && next.ValueKind == JsonValueKind.String ? next.GetString() : null;

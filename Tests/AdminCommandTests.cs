@@ -36,7 +36,7 @@ public sealed class AdminCommandTests(AdminCommandTests.AdminSilo silo) : IClass
         Assert.All(ids, id => Assert.Contains(id, table.Output, StringComparison.Ordinal));
         Assert.Equal(4, table.Output.Trim().Split('\n').Length); // header and one line per session
 
-        var json = JsonDocument.Parse((await RunAsync(0, "sessions", "list", user, "--json")).Output);
+        var json = JsonDocument.Parse((await RunAsync(0, "sessions", "list", user, "--json", "--page-size", "2")).Output); // two pages
         Assert.Equal(ids.Order(StringComparer.Ordinal), json.RootElement.EnumerateArray().Select(s => s.GetProperty("sessionId").GetString()!).Order(StringComparer.Ordinal));
 
         var revoked = await RunAsync(0, "sessions", "revoke", user, ids[0]);
@@ -91,6 +91,7 @@ public sealed class AdminCommandTests(AdminCommandTests.AdminSilo silo) : IClass
         await Run(ExitCodes.BadArgument, "sessions", "list");
         await Run(ExitCodes.BadArgument, "no-such-command");
         await Run(ExitCodes.BadArgument, "count", "--url", "not a url");
+        await Run(ExitCodes.BadArgument, "sessions", "list", "someone", "--page-size", "0");
         await Run(ExitCodes.BadArgument, "keys", "generate", "--id", "no spaces allowed");
         await RunAsync(ExitCodes.BadArgument, "sessions", "revoke-all", "someone", "--except", "not a session id");
     }
