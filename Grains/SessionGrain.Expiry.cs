@@ -41,6 +41,7 @@ internal sealed partial class SessionGrain
             if (SessionExpiry.IsExpired(now, session.ExpiresAt))
             {
                 await EndOnItsOwnAsync(SessionEndReason.Expired);
+                _metrics.ExpiryCleanups.Add(1, new KeyValuePair<string, object?>("outcome", "expired"));
             }
             else
             {
@@ -55,6 +56,7 @@ internal sealed partial class SessionGrain
         else
         {
             await ClearAsync();
+            _metrics.ExpiryCleanups.Add(1, new KeyValuePair<string, object?>("outcome", "cleared"));
         }
     }
 
