@@ -55,8 +55,12 @@ internal sealed partial class SessionGrain
         }
         else
         {
+            var existed = _state.RecordExists;
             await ClearAsync();
-            _metrics.ExpiryCleanups.Add(1, new KeyValuePair<string, object?>("outcome", "cleared"));
+            if (existed)
+            {
+                _metrics.ExpiryCleanups.Add(1, new KeyValuePair<string, object?>("outcome", "cleared"));
+            }
         }
     }
 
