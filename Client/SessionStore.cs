@@ -42,6 +42,7 @@ public sealed class SessionStore : ISessionStore
     {
         SessionIds.ValidateUserId(userId);
         var token = _tokens.Create();
+        using var activity = SessionStoreActivities.Start("Create", token.SessionId);
         options ??= new SessionCreateOptions();
         if (ClientInfo.Normalize(options.Client) is var client && !ReferenceEquals(client, options.Client))
         {
@@ -61,7 +62,7 @@ public sealed class SessionStore : ISessionStore
     {
         client = ClientInfo.Normalize(client);
         return _tokens.TryParse(token, out var parsed)
-            ? Call(() => Validations.ValidateAsync(parsed.SessionId, client), cancellationToken)
+            ? SessionStoreActivities.Traced("Validate", parsed.SessionId, () => Call(() => Validations.ValidateAsync(parsed.SessionId, client), cancellationToken))
             : Task.FromResult<SessionInfo?>(null);
     }
 
@@ -74,6 +75,7 @@ public sealed class SessionStore : ISessionStore
             return null;
         }
 
+        using var activity = SessionStoreActivities.Start("Update", parsed.SessionId);
         var result = await Call(() => Session(parsed.SessionId).UpdateAsync(change, expectedVersion), cancellationToken).ConfigureAwait(false);
         return result.CurrentVersion is { } current
             ? throw new SessionVersionConflictException(expectedVersion ?? 0, current)
@@ -83,11 +85,13 @@ public sealed class SessionStore : ISessionStore
     /// <inheritdoc/>
     public async Task<CreatedSession?> RotateAsync(string? token, TimeSpan gracePeriod = default, CancellationToken cancellationToken = default)
     {
+        using var activity = SessionStoreActivities.Start("Rotate");
         if (await OwnerAsync(token, cancellationToken).ConfigureAwait(false) is not var (sessionId, userId))
         {
             return null;
         }
 
+        activity?.SetTag(SessionStoreActivities.SessionTag, SessionIds.ForLog(sessionId));
         var next = _tokens.Create();
         var session = await Call(() => Index(userId).RotateSessionAsync(sessionId, next.SessionId, gracePeriod), cancellationToken).ConfigureAwait(false);
         return session is null ? null : new CreatedSession(next, session);
@@ -96,11 +100,13 @@ public sealed class SessionStore : ISessionStore
     /// <inheritdoc/>
     public async Task<bool> DeleteAsync(string? token, CancellationToken cancellationToken = default)
     {
+        using var activity = SessionStoreActivities.Start("Delete");
         if (await OwnerAsync(token, cancellationToken).ConfigureAwait(false) is not var (sessionId, userId))
         {
             return false;
         }
 
+        activity?.SetTag(SessionStoreActivities.SessionTag, SessionIds.ForLog(sessionId));
         return await Call(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Deleted, onlyIfListed: false), cancellationToken).ConfigureAwait(false);
     }
 
@@ -109,7 +115,7 @@ public sealed class SessionStore : ISessionStore
     {
         SessionIds.ValidateUserId(userId);
         return SessionIds.IsWellFormedSessionId(sessionId)
-            ? Call(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Revoked, onlyIfListed: true), cancellationToken)
+            ? SessionStoreActivities.Traced("Revoke", sessionId, () => Call(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Revoked, onlyIfListed: true), cancellationToken))
             : Task.FromResult(false);
     }
 
@@ -117,14 +123,14 @@ public sealed class SessionStore : ISessionStore
     public Task<SessionPage> ListByUserAsync(string userId, int limit = 100, string? cursor = null, CancellationToken cancellationToken = default)
     {
         SessionIds.ValidateUserId(userId);
-        return Call(() => Index(userId).ListAsync(limit, cursor), cancellationToken);
+        return SessionStoreActivities.Traced("List", null, () => Call(() => Index(userId).ListAsync(limit, cursor), cancellationToken));
     }
 
     /// <inheritdoc/>
     public Task<int> DeleteAllForUserAsync(string userId, string? exceptSessionId = null, CancellationToken cancellationToken = default)
     {
         SessionIds.ValidateUserId(userId);
-        return Call(() => Index(userId).EndAllAsync(exceptSessionId), cancellationToken);
+        return SessionStoreActivities.Traced("DeleteAll", null, () => Call(() => Index(userId).EndAllAsync(exceptSessionId), cancellationToken));
     }
 
     /// <inheritdoc/>

@@ -41,6 +41,7 @@ internal sealed partial class SessionGrain
             if (SessionExpiry.IsExpired(now, session.ExpiresAt))
             {
                 await EndOnItsOwnAsync(SessionEndReason.Expired);
+                _metrics.ExpiryCleanups.Add(1, new KeyValuePair<string, object?>("outcome", "expired"));
             }
             else
             {
@@ -54,7 +55,12 @@ internal sealed partial class SessionGrain
         }
         else
         {
+            var existed = _state.RecordExists;
             await ClearAsync();
+            if (existed)
+            {
+                _metrics.ExpiryCleanups.Add(1, new KeyValuePair<string, object?>("outcome", "cleared"));
+            }
         }
     }
 

@@ -62,6 +62,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
     {
         // Checked here, not only in the client library: whoever calls the grain, no junk is kept as the last client.
         client = ClientInfo.Normalize(client);
+        _metrics.Validations.Add(1);
         return StorageConflicts.RetryAsync(() => ValidateCoreAsync(client), ReloadAsync);
     }
 

@@ -16,14 +16,26 @@ public sealed class SessionGrainsMetrics
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         Meter = meterFactory.Create(MeterName);
-        StorageOperations = Meter.CreateCounter<long>("sessiongrains.storage.operations", description: "Grain state reads, writes and clears, by storage and operation.");
-        SessionsEnded = Meter.CreateCounter<long>("sessiongrains.sessions.ended", description: "Sessions ended, by reason.");
-        Signals = Meter.CreateCounter<long>("sessiongrains.signals", description: "Client and activity signals raised on validations and creates, by signal.");
+        SessionsCreated = Meter.CreateCounter<long>("sessiongrains.sessions.created", unit: "{session}", description: "Sessions created (a rotation's new session is not counted).");
+        Validations = Meter.CreateCounter<long>("sessiongrains.validations", unit: "{validation}", description: "Validations that reached a session grain, valid or not.");
+        ExpiryCleanups = Meter.CreateCounter<long>("sessiongrains.expiry.cleanups", unit: "{session}", description: "Session records removed by the expiry check, by outcome (expired, cleared).");
+        StorageOperations = Meter.CreateCounter<long>("sessiongrains.storage.operations", unit: "{operation}", description: "Grain state reads, writes and clears, by storage and operation.");
+        SessionsEnded = Meter.CreateCounter<long>("sessiongrains.sessions.ended", unit: "{session}", description: "Sessions ended, by reason.");
+        Signals = Meter.CreateCounter<long>("sessiongrains.signals", unit: "{signal}", description: "Client and activity signals raised on validations and creates, by signal.");
         ValidationBatchSize = Meter.CreateHistogram<long>("sessiongrains.validation.batch_size", unit: "{validation}", description: "Validations per batch received from frontends (a lone validation is not batched).");
     }
 
     /// <summary>The meter all instruments belong to.</summary>
     public Meter Meter { get; }
+
+    /// <summary>No tags.</summary>
+    public Counter<long> SessionsCreated { get; }
+
+    /// <summary>No tags: counted on the hot path, so nothing but the add.</summary>
+    public Counter<long> Validations { get; }
+
+    /// <summary>Tag: <c>outcome</c> (<c>expired</c>: ended at its check; <c>cleared</c>: an ended or handed-over record removed).</summary>
+    public Counter<long> ExpiryCleanups { get; }
 
     /// <summary>Tags: <c>storage</c> (provider name), <c>operation</c> (read, write, clear).</summary>
     public Counter<long> StorageOperations { get; }

@@ -66,6 +66,7 @@ internal sealed partial class UserSessionsGrain
 
         Sessions[sessionId] = SessionSummary.From(session);
         await SaveAsync(1 - removed);
+        _metrics.SessionsCreated.Add(1);
         return new SessionCreateResult(session, LimitReached: false, null);
     }
 

@@ -6,6 +6,7 @@ using SessionGrains.Silo;
 // (localhost clustering, in-memory storage); SessionStore__Redis switches everything to Redis.
 var builder = WebApplication.CreateBuilder(args);
 builder.AddSessionGrainsSilo();
+builder.AddSessionGrainsTelemetry();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // bad JSON reaches the problem handler
@@ -19,6 +20,7 @@ app.UseStatusCodePages();
 app.UseRequestSizeLimit(host.MaxRequestBodyBytes);
 app.UseApiKey(host);
 app.MapHealthChecks("/health");
+app.MapSessionGrainsMetrics();
 app.MapSessionApi();
 app.Run();
 

@@ -93,6 +93,10 @@ public static class SiloHosting
             }
 
             silo.AddSessionGrains(section);
+            if (SiloTelemetry.ExportsOtlp(builder.Configuration))
+            {
+                silo.AddActivityPropagation(); // a trace follows calls from silo to silo
+            }
         });
         services.AddSessionStore(section);
         return builder;

@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using SessionGrains.Tests.Infrastructure;
+
+namespace SessionGrains.Tests;
+
+/// <summary>Meters and activities are process-wide, so these tests run alone: no other host adds to the counts.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TelemetryCollection
+{
+    public const string Name = "telemetry";
+}
+
+/// <summary>The silo's <c>/metrics</c> scrape after a small load, and the client's activities.</summary>
+[Collection(TelemetryCollection.Name)]
+public sealed partial class TelemetryTests
+{
+    private const string Key = "0123456789abcdef-metrics-key";
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Metrics_are_scraped_behind_the_api_key_with_the_counts_of_a_small_load()
+    {
+        await using var factory = SiloApiFactory.Create(null, ("SessionStore:ApiKey", Key));
+        using var http = factory.CreateClient();
+        await HttpApiTests.AssertProblem(await http.GetAsync("/metrics", Ct), HttpStatusCode.Unauthorized);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health", Ct)).StatusCode);
+        http.DefaultRequestHeaders.Add("X-Api-Key", Key);
+
+        var tokens = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            using var create = await http.PostAsJsonAsync("/sessions", new { userId = "metrics-" + i }, Ct);
+            Assert.Equal(HttpStatusCode.Created, create.StatusCode);
+            tokens.Add(JsonDocument.Parse(await create.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("token").GetString()!);
+        }
+
+        for (var i = 0; i < 20; i++)
+        {
+            using var validate = new HttpRequestMessage(HttpMethod.Get, "/sessions/current");
+            validate.Headers.Add("X-Session-Token", tokens[i % tokens.Count]);
+            Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(validate, Ct)).StatusCode);
+        }
+
+        using var delete = new HttpRequestMessage(HttpMethod.Delete, "/sessions/current");
+        delete.Headers.Add("X-Session-Token", tokens[0]);
+        Assert.True((await http.SendAsync(delete, Ct)).IsSuccessStatusCode);
+
+        // The exporter caches a scrape briefly; read until the load shows (or the budget runs out).
+        string scrape = "";
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        do
+        {
+            using var response = await http.GetAsync("/metrics", Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            scrape = await response.Content.ReadAsStringAsync(Ct);
+            if (Value(scrape, "sessiongrains_sessions_ended_total", "reason=\"Deleted\"") == 1)
+            {
+                break;
+            }
+
+            await Task.Delay(200, Ct);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        Assert.Equal(5, Value(scrape, "sessiongrains_sessions_created_total"));
+        Assert.True(Value(scrape, "sessiongrains_validations_total") >= 20, scrape);
+        Assert.Equal(1, Value(scrape, "sessiongrains_sessions_ended_total", "reason=\"Deleted\""));
+        Assert.True(Value(scrape, "sessiongrains_storage_operations_total", "operation=\"write\"") > 0, scrape);
+        foreach (var token in tokens)
+        {
+            Assert.DoesNotContain(token, scrape, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_validation_records_an_activity_that_carries_no_token()
+    {
+        var activities = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == SessionStoreActivities.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity => { lock (activities) { activities.Add(activity); } },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        await using var factory = SiloApiFactory.Create();
+        var store = factory.Services.GetRequiredService<ISessionStore>();
+        var created = await store.CreateAsync("traced", cancellationToken: Ct);
+        Assert.NotNull(await store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
+
+        Activity[] recorded;
+        lock (activities)
+        {
+            recorded = [.. activities];
+        }
+
+        var validation = Assert.Single(recorded, a => a.OperationName == "SessionStore.Validate" && Equals(a.GetTagItem(SessionStoreActivities.SessionTag), SessionIds.ForLog(created.Session.SessionId)));
+        Assert.Equal(ActivityKind.Client, validation.Kind);
+        Assert.Contains(recorded, a => a.OperationName == "SessionStore.Create");
+        foreach (var activity in recorded)
+        {
+            Assert.DoesNotContain(activity.TagObjects, tag => tag.Value?.ToString()?.Contains(created.Token.Value, StringComparison.Ordinal) == true);
+            Assert.DoesNotContain(activity.TagObjects, tag => Equals(tag.Value, "traced")); // nor the user id
+        }
+    }
+
+    /// <summary>The value of a series in Prometheus text, its labels containing <paramref name="label"/>; 0 when absent.</summary>
+    private static double Value(string scrape, string series, string? label = null)
+    {
+        foreach (Match match in SeriesLine().Matches(scrape))
+        {
+            if (match.Groups["name"].Value == series && (label is null || match.Groups["labels"].Value.Contains(label, StringComparison.Ordinal)))
+            {
+                return double.Parse(match.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return 0;
+    }
+
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>[^}]*)\})? (?<value>\S+)", RegexOptions.Multiline)]
+    private static partial Regex SeriesLine();
+}
