@@ -20,6 +20,7 @@ app.UseRequestSizeLimit(host.MaxRequestBodyBytes);
 app.UseApiKey(host);
 app.MapHealthChecks("/health");
 app.MapSessionApi();
+app.MapSessionGrainsDashboard(host);
 app.Run();
 
 /// <summary>The silo's entry point (public for the tests' WebApplicationFactory).</summary>

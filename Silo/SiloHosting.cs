@@ -93,6 +93,7 @@ public static class SiloHosting
             }
 
             silo.AddSessionGrains(section);
+            silo.AddSessionGrainsDashboard(host);
         });
         services.AddSessionStore(section);
         return builder;
