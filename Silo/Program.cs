@@ -22,6 +22,7 @@ app.UseApiKey(host);
 app.MapHealthChecks("/health");
 app.MapSessionGrainsMetrics();
 app.MapSessionApi();
+app.MapSessionGrainsDashboard(host);
 app.Run();
 
 /// <summary>The silo's entry point (public for the tests' WebApplicationFactory).</summary>

@@ -53,6 +53,12 @@ public sealed class SiloHostOptions
     /// </summary>
     public int FailedTokenChecksPerMinute { get; set; } = 100;
 
+    /// <summary>
+    /// Serve the Orleans dashboard at <c>/dashboard</c>: behind <see cref="ApiKey"/> when one is set, otherwise to loopback
+    /// callers only. Default false.
+    /// </summary>
+    public bool Dashboard { get; set; }
+
     /// <summary>Whether any key is configured, so the API is closed to callers without one.</summary>
     internal bool RequiresApiKey => ApiKey is not null || FrontendApiKey is not null;
 

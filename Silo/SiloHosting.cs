@@ -97,6 +97,8 @@ public static class SiloHosting
             {
                 silo.AddActivityPropagation(); // a trace follows calls from silo to silo
             }
+
+            silo.AddSessionGrainsDashboard(host);
         });
         services.AddSessionStore(section);
         return builder;

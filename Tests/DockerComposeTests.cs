@@ -11,17 +11,21 @@ public sealed class DockerComposeTests(RedisServer redis)
     private const string ApiKey = "compose-test-key-0123456789";
 
     [Fact]
-    public async Task The_compose_file_is_valid_and_has_redis_with_aof_three_silos_and_a_load_balancer_all_with_health_checks()
+    public async Task The_compose_file_is_valid_and_has_redis_with_aof_three_silos_a_load_balancer_and_prometheus_all_with_health_checks()
     {
         var root = RepositoryDirectory.Root;
         var config = await RunAsync(root, "config", ("SESSIONGRAINS_TOKEN_KEYS", "k1:" + Convert.ToBase64String(new byte[32])), ("SESSIONGRAINS_API_KEY", ApiKey));
         var services = (await RunAsync(root, "config --services", ("SESSIONGRAINS_TOKEN_KEYS", "k1:x"), ("SESSIONGRAINS_API_KEY", ApiKey))).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-        Assert.Equal(["api", "redis", "silo1", "silo2", "silo3"], services.Order());
+        Assert.Equal(["api", "prometheus", "redis", "silo1", "silo2", "silo3"], services.Order());
         Assert.Contains("--appendonly", config, StringComparison.Ordinal);
         Assert.Equal(services.Length, CountOccurrences(config, "healthcheck:"));
         Assert.Equal(services.Length, CountOccurrences(config, "restart: unless-stopped"));
         Assert.Equal(3, CountOccurrences(config, "SessionStore__Redis: redis:6379"));
+        var prometheus = await File.ReadAllTextAsync(Path.Combine(root, "deploy", "prometheus.yml"), TestContext.Current.CancellationToken);
+        Assert.Contains("\"silo1:8080\", \"silo2:8080\", \"silo3:8080\"", prometheus, StringComparison.Ordinal);
+        Assert.Contains("X-Api-Key:", prometheus, StringComparison.Ordinal);
+        Assert.DoesNotContain(ApiKey, prometheus, StringComparison.Ordinal);
         Assert.DoesNotContain("ip_hash", await File.ReadAllTextAsync(Path.Combine(root, "deploy", "nginx.conf"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
     }
 

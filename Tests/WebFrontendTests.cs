@@ -17,10 +17,10 @@ public sealed partial class WebFrontendTests(RedisServer redis)
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>Where the browser tests leave their screenshots (README, "Contributing").</summary>
-    private static string Screenshots { get; } = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots")).FullName;
+    internal static string Screenshots { get; } = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "TestResults", "screenshots")).FullName;
 
     /// <summary>Debian's headless Chromium, with the flags that keep it off the network (a test tool's own browser download fails here).</summary>
-    private static Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright)
+    internal static Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright)
     {
         Assert.True(File.Exists(Chromium), "Chromium is needed: install the Debian package 'chromium' (./test.sh does).");
         return playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
