@@ -60,8 +60,13 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
 
     public Task<SessionInfo?> ValidateAsync(ClientInfo? client)
     {
-        // Checked here, not only in the client library: whoever calls the grain, no junk is kept as the last client.
-        client = ClientInfo.Normalize(client);
+        // Checked here, not only in the client library: whoever calls the grain, no junk is kept as the last client. A client
+        // equal to the last one seen was checked when it was kept, so the usual request pays one comparison, not a parse.
+        if (client != _session?.LastSeenFrom)
+        {
+            client = ClientInfo.Normalize(client);
+        }
+
         _metrics.Validations.Add(1);
         return StorageConflicts.RetryAsync(() => ValidateCoreAsync(client), ReloadAsync);
     }
