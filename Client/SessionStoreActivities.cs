@@ -35,15 +35,19 @@ internal static class SessionStoreActivities
     private static async Task<T> TracedAsync<T>(string operation, string? sessionId, Func<Task<T>> call)
     {
         using var activity = Start(operation, sessionId);
-        try
+        return await call().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Marks the store's current activity failed with the exception's type only (messages may one day carry caller
+    /// input). Called from the one place every grain call passes (<see cref="SessionStoreRetry"/>), so every operation
+    /// records its failures the same way.
+    /// </summary>
+    public static void Failed(Exception exception)
+    {
+        if (Activity.Current is { } activity && ReferenceEquals(activity.Source, Source))
         {
-            return await call().ConfigureAwait(false);
-        }
-        catch (Exception exception)
-        {
-            // The exception's type only: messages may one day carry caller input.
-            activity?.SetStatus(ActivityStatusCode.Error, exception.GetType().Name);
-            throw;
+            activity.SetStatus(ActivityStatusCode.Error, exception.GetType().Name);
         }
     }
 }

@@ -41,30 +41,42 @@ internal static class SessionStoreRetry
         SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
         or GatewayTooBusyException or TimeoutException or Orleans.Networking.Shared.SocketConnectionException;
 
-    /// <summary>Runs a grain call under the policy; what stays transient after it becomes <see cref="SessionStoreUnavailableException"/>.</summary>
+    /// <summary>
+    /// Runs a grain call under the policy; what stays transient after it becomes <see cref="SessionStoreUnavailableException"/>.
+    /// A failure that leaves here is recorded on the store operation's activity (<see cref="SessionStoreActivities.Failed"/>).
+    /// </summary>
     public static async Task<T> ExecuteAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {
         try
         {
-            return await Pipeline.ExecuteAsync(
-                static async (state, ct) => await state.call().WaitAsync(ct).ConfigureAwait(false),
-                (call, cancellationToken),
-                cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await Pipeline.ExecuteAsync(
+                    static async (state, ct) => await state.call().WaitAsync(ct).ConfigureAwait(false),
+                    (call, cancellationToken),
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (IsTransient(exception))
+            {
+                throw new SessionStoreUnavailableException(
+                    $"The session cluster did not answer ({exception.GetType().Name}) after retries.", RetryAfter, exception);
+            }
+            catch (OrleansException exception) when (StorageFailure(exception) is { } unavailable)
+            {
+                // A grain whose state could not be read on activation: Orleans wraps the storage error.
+                throw unavailable;
+            }
+            catch (Orleans.Storage.InconsistentStateException exception)
+            {
+                // Writes kept conflicting while storage changed hands (a failover): nothing was applied; try again.
+                throw new SessionStoreUnavailableException("The session storage is changing hands; try again.", TimeSpan.FromSeconds(1), exception);
+            }
         }
-        catch (Exception exception) when (IsTransient(exception))
+        catch (Exception exception)
         {
-            throw new SessionStoreUnavailableException(
-                $"The session cluster did not answer ({exception.GetType().Name}) after retries.", RetryAfter, exception);
-        }
-        catch (OrleansException exception) when (StorageFailure(exception) is { } unavailable)
-        {
-            // A grain whose state could not be read on activation: Orleans wraps the storage error.
-            throw unavailable;
-        }
-        catch (Orleans.Storage.InconsistentStateException exception)
-        {
-            // Writes kept conflicting while storage changed hands (a failover): nothing was applied; try again.
-            throw new SessionStoreUnavailableException("The session storage is changing hands; try again.", TimeSpan.FromSeconds(1), exception);
+            // One place for every operation's failures, as the caller sees them (after the translation above).
+            SessionStoreActivities.Failed(exception);
+            throw;
         }
     }
 
