@@ -111,6 +111,34 @@ public sealed partial class TelemetryTests
         }
     }
 
+    [Fact]
+    public async Task A_failed_operation_marks_its_activity_failed_with_the_exception_type_only()
+    {
+        var activities = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == SessionStoreActivities.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity => { lock (activities) { activities.Add(activity); } },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        await using var factory = SiloApiFactory.Create();
+        var store = factory.Services.GetRequiredService<ISessionStore>();
+        var created = await store.CreateAsync("traced-failure", cancellationToken: Ct);
+        var oversized = new SessionUpdate { Metadata = System.Collections.Immutable.ImmutableDictionary<string, string?>.Empty.Add("m", new string('m', 70 * 1024)) };
+        var failure = await Assert.ThrowsAnyAsync<ArgumentException>(() => store.UpdateAsync(created.Token.Value, oversized, cancellationToken: Ct));
+
+        Activity update;
+        lock (activities)
+        {
+            update = Assert.Single(activities, a => a.OperationName == "SessionStore.Update");
+        }
+
+        Assert.Equal(ActivityStatusCode.Error, update.Status);
+        Assert.Equal(failure.GetType().Name, update.StatusDescription);
+    }
+
     /// <summary>The value of a series in Prometheus text, its labels containing <paramref name="label"/>; 0 when absent.</summary>
     private static double Value(string scrape, string series, string? label = null)
     {
