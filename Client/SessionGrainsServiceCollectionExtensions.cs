@@ -121,19 +121,28 @@ public static partial class SessionGrainsServiceCollectionExtensions
             services.AddSingleton<IClusterConnectionStatusObserver>(sp => sp.GetRequiredService<GatewayCount>());
         }
 
+        services.AddMetrics();
+
+        // A singleton of the container, which disposes it (the near cache's renewal timer) with the host.
+        services.TryAddSingleton(ValidationPath);
         services.TryAddSingleton<ISessionStore>(sp => new SessionStore(
             sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<SessionTokenCodec>(),
-            ValidationPath(sp)));
+            sp.GetRequiredService<IValidationPath>()));
         return services;
     }
 
-    /// <summary>The store's validation path, chosen once: straight to the grain in a silo; in a frontend, batched while it is connected to one silo only.</summary>
+    /// <summary>
+    /// The store's validation path, chosen once: in a frontend, the near cache over batches while it is connected
+    /// to one silo only; in a silo, straight to the grain.
+    /// </summary>
     private static IValidationPath ValidationPath(IServiceProvider services) => ValidationPaths.Choose(
         services.GetRequiredService<IGrainFactory>(),
         inSilo: services.GetService<Orleans.Runtime.ILocalSiloDetails>() is not null,
-        services.GetRequiredService<IOptions<SessionStoreOptions>>().Value.BatchValidations,
-        services.GetRequiredService<GatewayCount>());
+        services.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
+        services.GetRequiredService<GatewayCount>(),
+        services.GetService<TimeProvider>() ?? TimeProvider.System,
+        services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
 
     private static SessionTokenCodec CreateTokenCodec(SessionStoreOptions options, ILogger logger)
     {

@@ -61,9 +61,15 @@ public sealed class SessionStore : ISessionStore
     public Task<SessionInfo?> ValidateAsync(string? token, ClientInfo? client = null, CancellationToken cancellationToken = default)
     {
         client = ClientInfo.Normalize(client);
-        return _tokens.TryParse(token, out var parsed)
-            ? SessionStoreActivities.Traced("Validate", parsed.SessionId, () => Call(() => Validations.ValidateAsync(parsed.SessionId, client), cancellationToken))
-            : Task.FromResult<SessionInfo?>(null);
+        if (!_tokens.TryParse(token, out var parsed))
+        {
+            return Task.FromResult<SessionInfo?>(null);
+        }
+
+        // An answer from the near cache's memory cannot fail: no retry policy, no activity (nothing left the process).
+        return Validations is SessionNearCache cache && cache.TryAnswer(parsed.SessionId, client, out var session)
+            ? Task.FromResult(session)
+            : SessionStoreActivities.Traced("Validate", parsed.SessionId, () => Call(() => Validations.ValidateAsync(parsed.SessionId, client), cancellationToken));
     }
 
     /// <inheritdoc/>

@@ -23,6 +23,9 @@ public sealed class SessionStoreOptions
     /// silo, where calls to local grains are not messages. True: always; false: never.
     /// </summary>
     public bool? BatchValidations { get; set; }
+
+    /// <summary>Validations answered from memory under leases (<c>SessionStore:NearCache:*</c>); on in frontends by default.</summary>
+    public NearCacheOptions NearCache { get; set; } = new();
 }
 
 /// <summary>Fails start-up with a message that names the setting and never repeats a key.</summary>
@@ -32,6 +35,11 @@ internal sealed class SessionStoreOptionsValidator(IOptions<SessionClusterOption
 
     public ValidateOptionsResult Validate(string? name, SessionStoreOptions options)
     {
+        if (options.NearCache.Validate($"{SessionClusterOptions.SectionName}:{nameof(SessionStoreOptions.NearCache)}").ToList() is { Count: > 0 } failures)
+        {
+            return ValidateOptionsResult.Fail(failures);
+        }
+
         if (string.IsNullOrWhiteSpace(options.TokenKeys))
         {
             return RedisIsSet()

@@ -42,12 +42,17 @@ internal sealed class ValidationBatcher(IGrainFactory grains, Func<bool> worthBa
 
     public Task<SessionInfo?> ValidateAsync(string sessionId, ClientInfo? client)
     {
-        if (!worthBatching())
-        {
-            return grains.Session(sessionId).ValidateAsync(client);
-        }
+        return worthBatching() ? SessionOf(Enqueue(new SessionValidationRequest(sessionId, client))) : grains.Session(sessionId).ValidateAsync(client);
 
-        var waiting = new Waiting(new SessionValidationRequest(sessionId, client));
+        static async Task<SessionInfo?> SessionOf(Task<LeasedValidation> answer) => (await answer.ConfigureAwait(false)).Session;
+    }
+
+    public Task<LeasedValidation> ValidateLeasedAsync(string sessionId, ClientInfo? client, LeaseRequest lease) =>
+        worthBatching() ? Enqueue(new SessionValidationRequest(sessionId, client, lease)) : grains.Session(sessionId).ValidateLeasedAsync(client, lease);
+
+    private Task<LeasedValidation> Enqueue(SessionValidationRequest request)
+    {
+        var waiting = new Waiting(request);
         _waiting.Enqueue(waiting);
         SendWhileRoom();
         return waiting.Answer.Task;
@@ -85,8 +90,11 @@ internal sealed class ValidationBatcher(IGrainFactory grains, Func<bool> worthBa
         {
             if (batch.Count == 1)
             {
-                var (sessionId, client) = batch[0].Request;
-                batch[0].Answer.TrySetResult(await grains.Session(sessionId).ValidateAsync(client).ConfigureAwait(false));
+                var (sessionId, client, lease) = batch[0].Request;
+                var grain = grains.Session(sessionId);
+                batch[0].Answer.TrySetResult(lease is { } leaseRequest
+                    ? await grain.ValidateLeasedAsync(client, leaseRequest).ConfigureAwait(false)
+                    : new LeasedValidation(await grain.ValidateAsync(client).ConfigureAwait(false), TimeSpan.Zero, 0));
             }
             else if (batch.Count > 1)
             {
@@ -99,7 +107,7 @@ internal sealed class ValidationBatcher(IGrainFactory grains, Func<bool> worthBa
                     }
                     else
                     {
-                        batch[i].Answer.TrySetResult(results[i].Session);
+                        batch[i].Answer.TrySetResult(new LeasedValidation(results[i].Session, results[i].Lease, results[i].Budget));
                     }
                 }
             }
@@ -139,6 +147,6 @@ internal sealed class ValidationBatcher(IGrainFactory grains, Func<bool> worthBa
     /// <summary>A validation waiting for its answer; continuations run off the sender so it can send the next batch.</summary>
     private sealed record class Waiting(SessionValidationRequest Request)
     {
-        public TaskCompletionSource<SessionInfo?> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<LeasedValidation> Answer { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

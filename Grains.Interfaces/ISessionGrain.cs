@@ -17,8 +17,16 @@ public interface ISessionGrain : IGrainWithStringKey
     [Alias("validate")]
     Task<SessionInfo?> ValidateAsync(ClientInfo? client);
 
+    /// <summary>
+    /// Validates as <see cref="ValidateAsync"/> does and, when the answer can be reused, lends the frontend the
+    /// right to answer further validations of the session from memory for a while (a lease): the grain calls
+    /// <see cref="LeaseRequest.Holder"/> back before the session changes. A renewal validates nothing of its own.
+    /// </summary>
+    [Alias("validate-leased")]
+    Task<LeasedValidation> ValidateLeasedAsync(ClientInfo? client, LeaseRequest lease);
+
     /// <summary>Returns the live session without sliding, or null.</summary>
-    [Alias("peek"), ReadOnly]
+    [Alias("peek")]
     Task<SessionInfo?> PeekAsync();
 
     /// <summary>Applies a change. Calls are processed one at a time, so concurrent updates never lose each other.</summary>

@@ -23,14 +23,23 @@ public interface ISessionValidationGrain : IGrainWithIntegerKey
     Task<SessionValidationResult[]> ValidateManyAsync(SessionValidationRequest[] validations);
 }
 
-/// <summary>One validation of a batch: a session id (never a token) and where the request came from.</summary>
+/// <summary>
+/// One validation of a batch: a session id (never a token), where the request came from, and, from a
+/// frontend's near cache, the lease it asks for (<see cref="ISessionGrain.ValidateLeasedAsync"/>).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("sessiongrains.session-validation-request")]
 public readonly record struct SessionValidationRequest(
     [property: Id(0)] string SessionId,
-    [property: Id(1)] ClientInfo? Client);
+    [property: Id(1)] ClientInfo? Client,
+    [property: Id(2)] LeaseRequest? Lease = null);
 
-/// <summary>The answer to one validation of a batch: the live session (or null), or the exception the session grain threw.</summary>
+/// <summary>
+/// The answer to one validation of a batch: the live session (or null) with the lease granted (zero when none
+/// was asked for or given), or the exception the session grain threw.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("sessiongrains.session-validation-result")]
 public readonly record struct SessionValidationResult(
     [property: Id(0)] SessionInfo? Session,
-    [property: Id(1)] Exception? Failure);
+    [property: Id(1)] Exception? Failure,
+    [property: Id(2)] TimeSpan Lease = default,
+    [property: Id(3)] int Budget = 0);

@@ -36,9 +36,9 @@ internal sealed partial class SessionGrain
     private async Task CheckExpiryCoreAsync()
     {
         var now = _time.GetUtcNow();
-        if (Live is { } session)
+        if (_session is not null)
         {
-            if (SessionExpiry.IsExpired(now, session.ExpiresAt))
+            if (await IsExpiredAsync(now))
             {
                 await EndOnItsOwnAsync(SessionEndReason.Expired);
                 _metrics.ExpiryCleanups.Add(1, new KeyValuePair<string, object?>("outcome", "expired"));
@@ -46,7 +46,7 @@ internal sealed partial class SessionGrain
             else
             {
                 await PersistAccessAsync();
-                await FileForExpiryCheckAsync(session.ExpiresAt);
+                await FileForExpiryCheckAsync(Live!.ExpiresAt);
             }
         }
         else if (_state.State.RotatedTo is not null && now < _state.State.RotationGraceEndsAt)
@@ -81,6 +81,7 @@ internal sealed partial class SessionGrain
     /// <summary>Removes the session for good: memory, storage (the key is deleted), activation.</summary>
     private async Task ClearAsync()
     {
+        await RecallLeasesAsync();
         Remember(null);
         if (_state.RecordExists)
         {

@@ -8,6 +8,15 @@ internal sealed partial class SessionGrain
 {
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        try
+        {
+            await EndLeasesOnDeactivationAsync();
+        }
+        catch (Exception exception)
+        {
+            Log.DeactivationWriteFailed(_logger, exception, SessionIds.ForLog(SessionId));
+        }
+
         // Keep the sliding window of a session that goes idle: one write instead of losing up to a fraction of it.
         if (_session is not null && _lastAccessedAt > _state.State.Session?.LastAccessedAt)
         {

@@ -125,6 +125,57 @@ internal sealed partial class SessionGrain
         return (observed, clientChanged, signals, action);
     }
 
+    /// <summary>Counts validations a frontend answered from memory towards the burst window, as made at <paramref name="at"/>.</summary>
+    private void CountValidations(int count, DateTimeOffset at)
+    {
+        var now = _time.GetUtcNow();
+        while (_recentValidations.Count > 0 && now - _recentValidations.Peek() > _options.Signals.BurstWindow)
+        {
+            _recentValidations.Dequeue();
+        }
+
+        var room = _options.Signals.BurstThreshold + 1 - _recentValidations.Count;
+        for (var i = 0; i < count && i < room; i++)
+        {
+            _recentValidations.Enqueue(at); // the window never needs more entries than the threshold and one
+        }
+    }
+
+    /// <summary>The signals that last while a state lasts (a burst, many networks), flagged on answers from memory too.</summary>
+    private SessionSignals LastingSignals()
+    {
+        var policies = _options.Signals;
+        var signals = SessionSignals.None;
+        if (policies.Burst != SignalPolicy.Ignore && _recentValidations.Count > policies.BurstThreshold)
+        {
+            signals |= SessionSignals.RequestBurst;
+        }
+
+        if (policies.ManyNetworks != SignalPolicy.Ignore && _inManyNetworks)
+        {
+            signals |= SessionSignals.ManyNetworks;
+        }
+
+        return signals;
+    }
+
+    /// <summary>
+    /// How many validations a frontend may answer from memory under the lease it is given: up to the burst
+    /// threshold, so the request that starts a burst reaches this grain, which raises it (and throttles or revokes
+    /// if that is the policy). Once in a burst that only warns, another window's worth, answered flagged.
+    /// </summary>
+    private int LeaseBudget()
+    {
+        var policies = _options.Signals;
+        if (policies.Burst == SignalPolicy.Ignore)
+        {
+            return int.MaxValue;
+        }
+
+        var room = policies.BurstThreshold - _recentValidations.Count;
+        return room > 0 ? room : policies.Burst == SignalPolicy.Warn ? policies.BurstThreshold : 0;
+    }
+
     /// <summary>How long a throttled session should wait: until the oldest validation in the window leaves it.</summary>
     private TimeSpan ThrottleRetryAfter(DateTimeOffset now)
     {

@@ -5,7 +5,8 @@ namespace SessionGrains;
 
 /// <summary>
 /// One session. Validations are answered from memory; expiry rules live in <c>SessionGrain.Expiry.cs</c>, the
-/// lazy last-access write in <c>SessionGrain.LastAccess.cs</c> and request signals in <c>SessionGrain.Signals.cs</c>.
+/// lazy last-access write in <c>SessionGrain.LastAccess.cs</c>, request signals in <c>SessionGrain.Signals.cs</c> and
+/// the leases lent to frontends' near caches in <c>SessionGrain.Leases.cs</c>.
 /// </summary>
 [GrainType(GrainTypeNames.Session)]
 internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifecycleGrain, IRemindable
@@ -55,6 +56,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         Remember(_state.State.Session);
+        NotePredecessorLeases();
         return Task.CompletedTask;
     }
 
@@ -71,7 +73,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         return StorageConflicts.RetryAsync(() => ValidateCoreAsync(client), ReloadAsync);
     }
 
-    private async Task<SessionInfo?> ValidateCoreAsync(ClientInfo? client)
+    /// <param name="client">Where the request came from.</param>
+    /// <param name="holder">The near cache asking for a lease, if any: its own lease is not recalled.</param>
+    private async Task<SessionInfo?> ValidateCoreAsync(ClientInfo? client, ISessionCacheObserver? holder = null)
     {
         var now = _time.GetUtcNow();
         if (_session is not { } session)
@@ -81,7 +85,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
 
         // The remembered record and the live slide, without copying the record: the observed session below is
         // the one copy this call makes (and returns).
-        if (SessionExpiry.IsExpired(now, SessionExpiry.ExpiresAt(_lastAccessedAt, session.IdleTimeout, session.AbsoluteExpiresAt)))
+        if (await IsExpiredAsync(now, holder))
         {
             await EndOnItsOwnAsync(SessionEndReason.Expired);
             return null;
@@ -102,6 +106,8 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
 
         if (clientChanged)
         {
+            // Other frontends' copies show the old client: answering from them would hide the next change signal.
+            await RecallLeasesAsync(except: holder);
             _session = observed;
         }
 
@@ -110,10 +116,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         return signals == SessionSignals.None ? observed : observed with { Signals = signals };
     }
 
-    public Task<SessionInfo?> PeekAsync()
+    public async Task<SessionInfo?> PeekAsync()
     {
         LeaveIfEmpty();
-        return Task.FromResult(LiveSession(_time.GetUtcNow()));
+        return await LiveSessionAsync(_time.GetUtcNow());
     }
 
     public Task<SessionUpdateResult> UpdateAsync(SessionUpdate change, long? expectedVersion)
@@ -125,8 +131,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
     private async Task<SessionUpdateResult> UpdateCoreAsync(SessionUpdate change, long? expectedVersion)
     {
         var now = _time.GetUtcNow();
+        var expired = await IsExpiredAsync(now);
         var session = Live;
-        if (session is null || SessionExpiry.IsExpired(now, session.ExpiresAt))
+        if (session is null || expired)
         {
             if (session is not null)
             {
@@ -143,6 +150,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         }
 
         var updated = SessionRules.Apply(session, change, _options, now);
+        await RecallLeasesAsync();
         await WriteAsync(updated);
         return new SessionUpdateResult(updated, null);
     }
@@ -152,7 +160,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
 
     private async Task<bool> EndCoreAsync(SessionEndReason reason)
     {
-        var wasLive = LiveSession(_time.GetUtcNow()) is not null;
+        var wasLive = await LiveSessionAsync(_time.GetUtcNow()) is not null;
         await ClearAsync();
         if (wasLive)
         {
@@ -169,13 +177,14 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
     private async Task<SessionInfo?> HandOverCoreAsync(string newSessionId, TimeSpan gracePeriod)
     {
         var now = _time.GetUtcNow();
-        var live = LiveSession(now);
+        var live = await LiveSessionAsync(now);
         if (live is null)
         {
             LeaveIfEmpty();
             return null;
         }
 
+        await RecallLeasesAsync();
         var carried = live with { SessionId = newSessionId, LastAccessedAt = now };
         if (SessionRules.GracePeriod(gracePeriod, _options) > TimeSpan.Zero)
         {
@@ -220,8 +229,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         }
     }
 
-    private SessionInfo? LiveSession(DateTimeOffset now) =>
-        Live is { } s && !SessionExpiry.IsExpired(now, s.ExpiresAt) ? s : null;
+    /// <summary>The live session at <paramref name="now"/>, or null; exact even while frontends hold leases.</summary>
+    private async ValueTask<SessionInfo?> LiveSessionAsync(DateTimeOffset now) =>
+        _session is not null && !await IsExpiredAsync(now) ? Live : null;
 
     private async Task<SessionInfo?> ForwardDuringGraceAsync(ClientInfo? client, DateTimeOffset now)
     {
@@ -243,6 +253,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
     private async Task WriteAsync(SessionInfo session)
     {
         _state.State.Session = session;
+        _state.State.LeasesUntil = LeaseHorizon();
         await _state.WriteStateAsync();
         Remember(session);
     }

@@ -22,6 +22,9 @@ public sealed class SessionGrainsMetrics
         StorageOperations = Meter.CreateCounter<long>("sessiongrains.storage.operations", unit: "{operation}", description: "Grain state reads, writes and clears, by storage and operation.");
         SessionsEnded = Meter.CreateCounter<long>("sessiongrains.sessions.ended", unit: "{session}", description: "Sessions ended, by reason.");
         Signals = Meter.CreateCounter<long>("sessiongrains.signals", unit: "{signal}", description: "Client and activity signals raised on validations and creates, by signal.");
+        LeasesGranted = Meter.CreateCounter<long>("sessiongrains.leases.granted", unit: "{lease}", description: "Leases lent to frontends' near caches, renewals included.");
+        LeaseRecallDuration = Meter.CreateHistogram<double>("sessiongrains.leases.recall.duration", unit: "s", description: "How long a change waited for the frontends holding leases of its session to drop them.");
+        LeaseRecallTimeouts = Meter.CreateCounter<long>("sessiongrains.leases.recall.timeouts", unit: "{lease}", description: "Lease holders that did not answer a recall, whose lease a change waited out instead.");
         ValidationBatchSize = Meter.CreateHistogram<long>("sessiongrains.validation.batch_size", unit: "{validation}", description: "Validations per batch received from frontends (a lone validation is not batched).");
     }
 
@@ -45,6 +48,15 @@ public sealed class SessionGrainsMetrics
 
     /// <summary>Tag: <c>signal</c> (<see cref="SessionSignals"/> member names, or <c>CreationBurst</c>).</summary>
     public Counter<long> Signals { get; }
+
+    /// <summary>No tags.</summary>
+    public Counter<long> LeasesGranted { get; }
+
+    /// <summary>No tags. Its upper end is the lease length when a frontend is frozen or cut off.</summary>
+    public Histogram<double> LeaseRecallDuration { get; }
+
+    /// <summary>No tags.</summary>
+    public Counter<long> LeaseRecallTimeouts { get; }
 
     /// <summary>No tags. Small batches under load mean frontends are not busy enough to gain from batching.</summary>
     public Histogram<long> ValidationBatchSize { get; }

@@ -56,6 +56,15 @@ public sealed class SessionGrainsOptions
     /// </summary>
     public TimeSpan ExpiryBucketWidth { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// How long a frontend's near cache may answer a session's validations from memory after the session grain
+    /// answered one (a lease; renewed while the session is in use). The longest a change waits for a frontend that
+    /// does not answer its recall (frozen, cut off), and the longest a silo crash delays the first change of a
+    /// session it held. Zero lends no leases (every validation reaches its grain). Must be the same on every silo.
+    /// Default 5 seconds.
+    /// </summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Client (IP, User-Agent) and activity signals and what they do (<c>SessionStore:Signals:...</c>).</summary>
     public SessionSignalOptions Signals { get; set; } = new();
 
@@ -113,6 +122,11 @@ internal sealed class SessionGrainsOptionsValidator : IValidateOptions<SessionGr
         if (options.StorageExpiryMargin < TimeSpan.Zero || options.MaxRotationGracePeriod < TimeSpan.Zero)
         {
             failures.Add($"{S}:StorageExpiryMargin and {S}:MaxRotationGracePeriod must not be negative.");
+        }
+
+        if (options.LeaseDuration < TimeSpan.Zero || options.LeaseDuration > TimeSpan.FromMinutes(1))
+        {
+            failures.Add($"{S}:LeaseDuration must be between zero (no leases) and one minute (was {options.LeaseDuration}).");
         }
 
         failures.AddRange(options.Signals.Validate($"{S}:Signals"));

@@ -22,6 +22,12 @@ internal sealed class SessionState : IExpiringState
     /// <summary>End of the rotation grace window.</summary>
     [Id(2)] public DateTimeOffset RotationGraceEndsAt { get; set; }
 
+    /// <summary>
+    /// Until when frontends may hold leases of this session (real time), written before a lease is lent: a new
+    /// activation after a crash waits leases of the lost one out before its first change. Null: none.
+    /// </summary>
+    [Id(3)] public DateTimeOffset? LeasesUntil { get; set; }
+
     public DateTimeOffset? DiscardableAfter =>
         Session?.AbsoluteExpiresAt ?? (RotatedTo is null ? null : RotationGraceEndsAt);
 }

@@ -18,13 +18,23 @@ internal sealed class SessionValidationGrain(SessionGrainsMetrics metrics) : Gra
         metrics.ValidationBatchSize.Record(validations.Length);
 
         // Every call is sent before any is awaited: the batch costs its slowest session, not their sum.
-        var calls = new Task<SessionInfo?>[validations.Length];
+        var calls = new Task<SessionInfo?>?[validations.Length];
+        var leasedCalls = new Task<LeasedValidation>?[validations.Length];
         for (var i = 0; i < validations.Length; i++)
         {
-            var (sessionId, client) = validations[i];
-            calls[i] = SessionIds.IsWellFormedSessionId(sessionId)
-                ? GrainFactory.Session(sessionId).ValidateAsync(client)
-                : Task.FromResult<SessionInfo?>(null);
+            var (sessionId, client, lease) = validations[i];
+            if (!SessionIds.IsWellFormedSessionId(sessionId))
+            {
+                calls[i] = Task.FromResult<SessionInfo?>(null);
+            }
+            else if (lease is { } leaseRequest)
+            {
+                leasedCalls[i] = GrainFactory.Session(sessionId).ValidateLeasedAsync(client, leaseRequest);
+            }
+            else
+            {
+                calls[i] = GrainFactory.Session(sessionId).ValidateAsync(client);
+            }
         }
 
         var results = new SessionValidationResult[validations.Length];
@@ -32,7 +42,9 @@ internal sealed class SessionValidationGrain(SessionGrainsMetrics metrics) : Gra
         {
             try
             {
-                results[i] = new SessionValidationResult(await calls[i], null);
+                results[i] = leasedCalls[i] is { } leased && await leased is var answer
+                    ? new SessionValidationResult(answer.Session, null, answer.Lease, answer.Budget)
+                    : new SessionValidationResult(await calls[i]!, null);
             }
             catch (Exception exception)
             {

@@ -197,7 +197,8 @@ public sealed class ValidationBatchingDefaultTests
     [InlineData(true, true, typeof(ValidationBatcher))]
     public void The_validation_path_is_chosen_once_from_where_the_store_runs_and_the_batching_setting(bool inSilo, bool? batchValidations, Type path)
     {
-        var chosen = ValidationPaths.Choose(grains: null!, inSilo, batchValidations, new GatewayCount());
+        var options = new SessionStoreOptions { BatchValidations = batchValidations, NearCache = { Enabled = false } };
+        var chosen = ValidationPaths.Choose(grains: null!, inSilo, options, new GatewayCount(), TimeProvider.System, new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
 
         Assert.IsType(path, chosen);
     }
