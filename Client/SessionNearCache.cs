@@ -124,7 +124,7 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
 
         if (answer is { Session: { } session, Budget: > 0 } && answer.Lease > TimeSpan.Zero && session.SessionId == sessionId)
         {
-            var leased = new Leased(session, client ?? session.LastSeenFrom, LeaseEnd(sentAt, answer.Lease), answer.Budget);
+            var leased = new Leased(session, client ?? session.LastSeenFrom, LeaseEnd(sentAt, answer.Lease), answer.Budget, answer.SignalsUntil);
             if (_slots.TryUpdate(sessionId, leased, asking))
             {
                 Added(leased);
@@ -208,7 +208,7 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
             if (answer is { Session: { } session, Budget: > 0 } && answer.Lease > TimeSpan.Zero && session.Version == leased.Session.Version
                 && _slots.TryGetValue(sessionId, out var current) && ReferenceEquals(current, leased))
             {
-                leased.Renew(session, LeaseEnd(sentAt, answer.Lease), answer.Budget);
+                leased.Renew(session, LeaseEnd(sentAt, answer.Lease), answer.Budget, answer.SignalsUntil);
             }
             else
             {
@@ -310,9 +310,10 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
     private sealed class Asking : Slot;
 
     /// <summary>A session as its grain answered it, with the lease that lets this process answer for it.</summary>
-    private sealed class Leased(SessionInfo session, ClientInfo? client, long leaseEndsAt, int budget) : Slot
+    private sealed class Leased(SessionInfo session, ClientInfo? client, long leaseEndsAt, int budget, DateTimeOffset? signalsUntil) : Slot
     {
         private SessionInfo _session = session with { Signals = session.Signals & LastingSignals };
+        private long _signalsUntilTicks = signalsUntil?.UtcTicks ?? long.MaxValue;
         private long _leaseEndsAt = leaseEndsAt;
         private int _budget = budget;
         private int _unreported;
@@ -340,6 +341,7 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
             var answeredTicks = Volatile.Read(ref _lastAnsweredTicks);
             var lastAccess = answeredTicks > session.LastAccessedAt.UtcTicks ? new DateTimeOffset(answeredTicks, TimeSpan.Zero) : session.LastAccessedAt;
             if (SessionExpiry.IsExpired(now, SessionExpiry.ExpiresAt(lastAccess, session.IdleTimeout, session.AbsoluteExpiresAt))
+                || now.UtcTicks >= Volatile.Read(ref _signalsUntilTicks)
                 || Interlocked.Decrement(ref _budget) < 0)
             {
                 return false;
@@ -364,9 +366,10 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
             return count == 0 ? default : new LeaseReport(count, new DateTimeOffset(Volatile.Read(ref _lastAnsweredTicks), TimeSpan.Zero));
         }
 
-        public void Renew(SessionInfo session, long leaseEndsAt, int budget)
+        public void Renew(SessionInfo session, long leaseEndsAt, int budget, DateTimeOffset? signalsUntil)
         {
             Volatile.Write(ref _session, session with { Signals = session.Signals & LastingSignals });
+            Volatile.Write(ref _signalsUntilTicks, signalsUntil?.UtcTicks ?? long.MaxValue);
             Volatile.Write(ref _budget, budget);
             Volatile.Write(ref _leaseEndsAt, leaseEndsAt);
         }

@@ -107,7 +107,7 @@ internal sealed class ValidationBatcher(IGrainFactory grains, Func<bool> worthBa
                     }
                     else
                     {
-                        batch[i].Answer.TrySetResult(new LeasedValidation(results[i].Session, results[i].Lease, results[i].Budget));
+                        batch[i].Answer.TrySetResult(new LeasedValidation(results[i].Session, results[i].Lease, results[i].Budget, results[i].SignalsUntil));
                     }
                 }
             }

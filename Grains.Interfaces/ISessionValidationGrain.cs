@@ -42,4 +42,5 @@ public readonly record struct SessionValidationResult(
     [property: Id(0)] SessionInfo? Session,
     [property: Id(1)] Exception? Failure,
     [property: Id(2)] TimeSpan Lease = default,
-    [property: Id(3)] int Budget = 0);
+    [property: Id(3)] int Budget = 0,
+    [property: Id(4)] DateTimeOffset? SignalsUntil = null);

@@ -47,8 +47,13 @@ public readonly record struct LeaseReport(
 /// request; zero for no lease (ask again next time).
 /// </param>
 /// <param name="Budget">How many validations it may answer from memory under the lease before it asks the grain again (the burst count stays exact).</param>
+/// <param name="SignalsUntil">
+/// While the answer carries a signal that lasts (a burst, many networks): the earliest time it may end, after which
+/// the frontend asks the grain again (by the session's clock, like expiry). Null otherwise.
+/// </param>
 [GenerateSerializer, Immutable, Alias("sessiongrains.leased-validation")]
 public readonly record struct LeasedValidation(
     [property: Id(0)] SessionInfo? Session,
     [property: Id(1)] TimeSpan Lease,
-    [property: Id(2)] int Budget);
+    [property: Id(2)] int Budget,
+    [property: Id(3)] DateTimeOffset? SignalsUntil = null);

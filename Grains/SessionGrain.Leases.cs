@@ -84,7 +84,7 @@ internal sealed partial class SessionGrain
         }
 
         await GrantAsync(lease.Holder);
-        return new LeasedValidation(answer, _options.LeaseDuration, LeaseBudget());
+        return new LeasedValidation(answer, _options.LeaseDuration, LeaseBudget(), LastingSignalsEnd(answer.Signals));
     }
 
     private async Task<SessionInfo?> EndIfExpiredAsync()
@@ -233,6 +233,12 @@ internal sealed partial class SessionGrain
     /// <summary>At deactivation: no lease outlives the activation, and the next one need not wait.</summary>
     private async Task EndLeasesOnDeactivationAsync()
     {
+        if (_lastSiloShutdown.IsUnderWay)
+        {
+            // No silo is left to answer a frontend: the stored LeasesUntil makes the next activation wait instead.
+            return;
+        }
+
         await RecallLeasesAsync();
         if (_state.State.LeasesUntil is not null && _session is not null)
         {

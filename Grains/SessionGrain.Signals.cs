@@ -159,6 +159,27 @@ internal sealed partial class SessionGrain
         return signals;
     }
 
+    /// <summary>The earliest time the lasting signals in <paramref name="signals"/> may end (their oldest entry leaves its window); null for none.</summary>
+    private DateTimeOffset? LastingSignalsEnd(SessionSignals signals)
+    {
+        DateTimeOffset? end = null;
+        if ((signals & SessionSignals.RequestBurst) != 0 && _recentValidations.Count > 0)
+        {
+            end = _recentValidations.Peek() + _options.Signals.BurstWindow;
+        }
+
+        if ((signals & SessionSignals.ManyNetworks) != 0)
+        {
+            foreach (var seen in _recentNetworks.Values)
+            {
+                var leaves = seen + _options.Signals.NetworksWindow;
+                end = end is { } earlier && earlier < leaves ? earlier : leaves;
+            }
+        }
+
+        return end;
+    }
+
     /// <summary>
     /// How many validations a frontend may answer from memory under the lease it is given: up to the burst
     /// threshold, so the request that starts a burst reaches this grain, which raises it (and throttles or revokes

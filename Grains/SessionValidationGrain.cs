@@ -43,7 +43,7 @@ internal sealed class SessionValidationGrain(SessionGrainsMetrics metrics) : Gra
             try
             {
                 results[i] = leasedCalls[i] is { } leased && await leased is var answer
-                    ? new SessionValidationResult(answer.Session, null, answer.Lease, answer.Budget)
+                    ? new SessionValidationResult(answer.Session, null, answer.Lease, answer.Budget, answer.SignalsUntil)
                     : new SessionValidationResult(await calls[i]!, null);
             }
             catch (Exception exception)

@@ -22,7 +22,27 @@ public sealed class SessionCluster : IAsyncDisposable
         ServiceId = serviceId;
         Redis = redis;
         Tokens = tokens;
-        Store = new SessionStore(cluster.Client, Tokens, new ValidationBatcher(cluster.Client, () => true)); // every path of a frontend's store
+        // Every path of a frontend's store: the near cache over batches, its expiry on the grains' fake clock.
+        NearCache = new SessionNearCache(cluster.Client, new ValidationBatcher(cluster.Client, () => true), new NearCacheOptions(), time, Meters);
+        Store = new SessionStore(cluster.Client, Tokens, NearCache);
+        UncachedStore = new SessionStore(cluster.Client, Tokens, new ValidationBatcher(cluster.Client, () => true));
+    }
+
+    /// <summary>For the near caches' instruments.</summary>
+    public static System.Diagnostics.Metrics.IMeterFactory Meters { get; } =
+        new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+
+    /// <summary>The near cache of <see cref="Store"/>, as a frontend has one.</summary>
+    internal SessionNearCache NearCache { get; }
+
+    /// <summary>A frontend's store without a near cache: every validation reaches its grain.</summary>
+    public ISessionStore UncachedStore { get; }
+
+    /// <summary>Another frontend: a store with a near cache of its own (its own lease holder).</summary>
+    internal (ISessionStore Store, SessionNearCache Cache) NewFrontend(NearCacheOptions? options = null)
+    {
+        var cache = new SessionNearCache(Cluster.Client, new ValidationBatcher(Cluster.Client, () => true), options ?? new NearCacheOptions(), Time, Meters);
+        return (new SessionStore(Cluster.Client, Tokens, cache), cache);
     }
 
     public InProcessTestCluster Cluster { get; }
@@ -97,6 +117,7 @@ public sealed class SessionCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        NearCache.Dispose();
         await Cluster.StopAllSilosAsync();
         await Cluster.DisposeAsync();
     }
