@@ -2,13 +2,13 @@ using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
 
-/// <summary>IP, User-Agent and activity signals under the default (warn) policies, with the fake clock.</summary>
+/// <summary>IP, User-Agent and activity signals under the default (warn) policies, with the fake clock, through a frontend's near cache.</summary>
 [Collection(RedisClusterCollection.Name)]
-public sealed class ClientSignalTests(RedisClusterFixture fixture)
+public class ClientSignalTests(RedisClusterFixture fixture)
 {
-    private SessionCluster Cluster => fixture.Cluster;
+    protected SessionCluster Cluster => fixture.Cluster;
 
-    private ISessionStore Store => Cluster.Store;
+    protected virtual ISessionStore Store => Cluster.Store;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -100,12 +100,21 @@ public sealed class ClientSignalTests(RedisClusterFixture fixture)
     }
 }
 
-/// <summary>The strict policies: revoke on a new User-Agent or many networks, throttle bursts and fast creation.</summary>
-public sealed class StrictSignalPolicyTests : IAsyncLifetime
+/// <summary>The same signal tests with every validation reaching its grain.</summary>
+[Collection(RedisClusterCollection.Name)]
+public sealed class ClientSignalTestsWithoutNearCache(RedisClusterFixture fixture) : ClientSignalTests(fixture)
+{
+    protected override ISessionStore Store => Cluster.UncachedStore;
+}
+
+/// <summary>The strict policies: revoke on a new User-Agent or many networks, throttle bursts and fast creation (through a near cache).</summary>
+public class StrictSignalPolicyTests : IAsyncLifetime
 {
     private SessionCluster _cluster = null!;
 
-    private ISessionStore Store => _cluster.Store;
+    protected virtual ISessionStore Store => _cluster.Store;
+
+    protected SessionCluster Cluster => _cluster;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -200,4 +209,10 @@ public sealed class StrictSignalPolicyTests : IAsyncLifetime
         _cluster.Time.Advance(TimeSpan.FromMinutes(1));
         Assert.NotNull(await CreateAsync(user));
     }
+}
+
+/// <summary>The strict policies with every validation reaching its grain.</summary>
+public sealed class StrictSignalPolicyTestsWithoutNearCache : StrictSignalPolicyTests
+{
+    protected override ISessionStore Store => Cluster.UncachedStore;
 }
