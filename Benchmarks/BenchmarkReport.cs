@@ -53,6 +53,10 @@ internal static class BenchmarkReport
             options.Rounds,
             options.Sessions,
             options.CountSessions,
+            coHostedCache = options.CoHostedCache.ToString(),
+            realisticWarmUpSeconds = options.RealisticWarmUp.TotalSeconds,
+            revokeCallers = BenchmarkOptions.RevokeCallers,
+            options.FrozenSessions,
             options.Smoke,
             results,
         }, Indented));

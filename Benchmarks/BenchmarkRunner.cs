@@ -324,7 +324,7 @@ internal static class BenchmarkRunner
             throw new InvalidOperationException("a frontend refused a new session");
         }
 
-        frozen.Freeze();
+        await frozen.FreezeAsync();
         var allocated = GC.GetTotalAllocatedBytes();
         var clock = Stopwatch.StartNew();
         var outcomes = await Task.WhenAll(sessions.Select(async session =>

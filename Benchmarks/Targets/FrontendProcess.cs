@@ -82,8 +82,24 @@ internal sealed class FrontendProcess : IAsyncDisposable
         return int.Parse(answer.AsSpan(Validated.Length), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    /// <summary>SIGSTOP: the process stops running, its sockets stay open. Disposing kills it, frozen or not.</summary>
-    public void Freeze() => Signal(StopSignal);
+    /// <summary>SIGSTOP, then waits until the kernel shows the process stopped; its sockets stay open. Disposing kills it, frozen or not.</summary>
+    public async Task FreezeAsync()
+    {
+        Signal(StopSignal);
+        var stat = $"/proc/{_process.Id}/stat";
+        for (var waited = 0; File.Exists(stat) && !IsStopped(await File.ReadAllTextAsync(stat)); waited++)
+        {
+            if (waited == 100)
+            {
+                throw new InvalidOperationException("The frontend process did not stop.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>The state field of /proc/pid/stat, after the command name in parentheses: T when stopped by a signal.</summary>
+    private static bool IsStopped(string stat) => stat[(stat.LastIndexOf(')') + 1)..].TrimStart().StartsWith('T');
 
     public ValueTask DisposeAsync()
     {
