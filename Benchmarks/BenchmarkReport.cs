@@ -20,14 +20,17 @@ internal static class BenchmarkReport
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()}, .NET {Environment.Version}); " +
-            $"{options.Concurrency} concurrent callers (count: 1), each cell the median of {options.Rounds} rounds of {options.DurationSeconds:0.#} s after a warm-up round (targets interleaved), {options.Sessions:N0} sessions, {options.CountSessions:N0} more stored before count; KB allocated/op is in the benchmark process (the caller's side; co-hosted, the silo too); Redis CPU µs/op is the redis-server's CPU time per operation (— where operations include unmeasured setup){(options.Smoke ? "; SMOKE RUN, not a measurement" : "")}.");
+            $"{options.Concurrency} concurrent callers (count: 1), each cell the median of {options.Rounds} rounds of {options.DurationSeconds:0.#} s after a warm-up round (targets interleaved), {options.Sessions:N0} sessions, {options.CountSessions:N0} more stored before count; KB allocated/op is in the benchmark process (the caller's side; co-hosted, the silo too); Redis CPU µs/op is the redis-server's CPU time per operation (— where operations include unmeasured setup); " +
+            $"hit ratio is the near cache's hits / (hits + misses) in the frontends (— for the peers and where the workload is not mostly validations); " +
+            $"realistic: {options.Sessions:N0} sessions, each validated about once a second ({options.Sessions:N0} ops/s offered; ops/s is what was served), each target's rounds back to back after a warm-up of {options.RealisticWarmUp.TotalSeconds:0.#} s; " +
+            $"revoke: {BenchmarkOptions.RevokeCallers} callers, latency and ops/s of the revoke alone (the setup and the check after it are not counted); one frozen: {options.FrozenSessions:N0} revokes at once, right after the SIGSTOP, in one round{(options.Smoke ? "; SMOKE RUN, not a measurement" : "")}.");
         text.AppendLine();
-        text.AppendLine("| workload | target | ops/s | rounds' range | p50 ms | p99 ms | p99.9 ms | × seed (GET) | KB allocated/op | Redis CPU µs/op | errors |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        text.AppendLine("| workload | target | ops/s | rounds' range | p50 ms | p99 ms | p99.9 ms | × seed (GET) | hit ratio | KB allocated/op | Redis CPU µs/op | errors |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Workload} | {r.Target} | {r.OpsPerSecond:N0} | {r.MinOpsPerSecond:N0}–{r.MaxOpsPerSecond:N0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {r.P999Ms:0.000} | {(r.RatioToSeed is { } ratio ? ratio.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—")} | {r.AllocatedBytesPerOperation / 1024:0.0} | {(r.RedisCpuMicrosecondsPerOperation is { } redisCpu ? redisCpu.ToString("0.0", CultureInfo.InvariantCulture) : "—")} | {r.Errors} |");
+                $"| {r.Workload} | {r.Target} | {r.OpsPerSecond:N0} | {r.MinOpsPerSecond:N0}–{r.MaxOpsPerSecond:N0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {r.P999Ms:0.000} | {(r.RatioToSeed is { } ratio ? ratio.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—")} | {(r.HitRatio is { } hits ? hits.ToString("0.0%", CultureInfo.InvariantCulture) : "—")} | {r.AllocatedBytesPerOperation / 1024:0.0} | {(r.RedisCpuMicrosecondsPerOperation is { } redisCpu ? redisCpu.ToString("0.0", CultureInfo.InvariantCulture) : "—")} | {r.Errors} |");
         }
 
         return text.ToString();
@@ -50,6 +53,10 @@ internal static class BenchmarkReport
             options.Rounds,
             options.Sessions,
             options.CountSessions,
+            coHostedCache = options.CoHostedCache.ToString(),
+            realisticWarmUpSeconds = options.RealisticWarmUp.TotalSeconds,
+            revokeCallers = BenchmarkOptions.RevokeCallers,
+            options.FrozenSessions,
             options.Smoke,
             results,
         }, Indented));

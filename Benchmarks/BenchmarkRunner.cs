@@ -12,6 +12,11 @@ internal static class BenchmarkRunner
 {
     public static async Task<int> MainAsync(string[] args)
     {
+        if (args is [FrontendProcess.Argument])
+        {
+            return await FrontendProcess.RunAsync();
+        }
+
         BenchmarkOptions options;
         try
         {
@@ -42,10 +47,18 @@ internal static class BenchmarkRunner
         var seedSliding = new SeedRedisStore(redis.Connection.GetDatabase(1), sliding: true);
         await using var redisCache = new RedisCacheTarget(redis.ConfigurationString(2));
         log.WriteLine("Starting the silo process and the co-hosted silo...");
-        await using var external = await SessionGrainsTarget.StartExternalAsync(redis.ConfigurationString(0));
-        await using var coHosted = await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0));
+        // Today's path (no near cache) and a frontend with it, both clients of the same silo process.
+        await using var external = await SessionGrainsTarget.StartExternalAsync(redis.ConfigurationString(0), nearCache: false);
+        await using var externalCached = await external.StartFrontendAsync("SessionGrains, external client" + SessionGrainsTarget.CacheSuffix(true), nearCache: true);
+        await using var coHostedCached = options.CoHostedCache != CacheRows.Off ? await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0), nearCache: true) : null;
+        await using var coHosted = options.CoHostedCache != CacheRows.On ? await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0), nearCache: false) : null;
         await using var scaledOut = options.Silos > 1 ? await SessionGrainsTarget.StartExternalAsync(redis.ConfigurationString(0), options.Silos) : null;
-        ISessionTarget[] stores = scaledOut is null ? [seed, redisCache, external, coHosted] : [seed, redisCache, external, scaledOut, coHosted];
+        // Three frontends of the same silo, behind round robin: the external clients above and two more each.
+        var frontendRows = options.Runs(Workload.Realistic) || options.Runs(Workload.Revoke) || options.Runs(Workload.RevokeFrozen);
+        await using var frontendsCached = frontendRows ? await FrontendsTarget.StartAsync(externalCached, nearCache: true) : null;
+        await using var frontends = frontendRows ? await FrontendsTarget.StartAsync(external, nearCache: false) : null;
+        ISessionTarget?[] maybeStores = [seed, redisCache, externalCached, external, scaledOut, coHostedCached, coHosted, frontendsCached, frontends];
+        var stores = maybeStores.OfType<ISessionTarget>().ToArray();
         var floor = new GrainCallFloorTarget(external);
         ISessionTarget[] targets = [seed, seedSliding, .. stores.Skip(1), floor];
 
@@ -69,7 +82,8 @@ internal static class BenchmarkRunner
                 var first = round % measuring.Count;
                 foreach (var target in measuring.Skip(first).Concat(measuring.Take(first)))
                 {
-                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, concurrency ?? options.Concurrency, options.Duration, operationFor(target), redis.CpuSecondsAsync);
+                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, concurrency ?? options.Concurrency, options.Duration, operationFor(target), redis.CpuSecondsAsync,
+                        nearCache: workload.Validates ? target.ReadNearCache : null);
                     if (round > 0)
                     {
                         rounds.Add(measurement);
@@ -82,13 +96,42 @@ internal static class BenchmarkRunner
             results.AddRange(measuring.Select(target => LoadRunner.Median(rounds.Where(r => r.Target == target.Name).ToList())));
         }
 
-        // The validate and mix workloads share one population of sessions per store.
+        // At an offered rate, each target's rounds run back to back after a long warm-up instead of interleaved:
+        // between interleaved rounds the near caches' leases would run out, and every round would measure a cold start.
+        async Task MeasureAtRate(Workload workload, Func<ISessionTarget, (int Callers, double Rate, Func<int, Random, Task<TimeSpan>> Operation)> scheduleFor)
+        {
+            if (!options.Runs(workload))
+            {
+                return;
+            }
+
+            foreach (var target in targets.Where(t => t.Supports(workload)))
+            {
+                var (callers, rate, operation) = scheduleFor(target);
+                var rounds = new List<Measurement>();
+                for (var round = 0; round <= options.Rounds; round++)
+                {
+                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, callers, round == 0 ? options.RealisticWarmUp : options.Duration, operation, redis.CpuSecondsAsync,
+                        warmUp: TimeSpan.Zero, offeredRate: rate, nearCache: target.ReadNearCache);
+                    if (round > 0)
+                    {
+                        rounds.Add(measurement);
+                    }
+
+                    log.WriteLine($"  {workload.Name,-36} {target.Name,-36} {measurement.OpsPerSecond,10:N0} ops/s  p99 {measurement.P99Ms,8:0.000} ms  hits {measurement.HitRatio:0.0%}  ({(round == 0 ? "warm-up" : $"round {round}")})");
+                }
+
+                results.Add(LoadRunner.Median(rounds));
+            }
+        }
+
+        // The validate, mix and realistic workloads share one population of sessions per store.
         log.WriteLine($"Creating {options.Sessions:N0} sessions in each store...");
         var populations = new Dictionary<ISessionTarget, string[]>();
-        var validating = options.Runs(Workload.ValidateUniform) || options.Runs(Workload.ValidateZipf) || options.Runs(Workload.Mix);
         foreach (var target in stores)
         {
-            populations[target] = validating ? await CreatePopulationAsync(target, options.Sessions) : [];
+            var populated = Workload.All.Any(w => w.NeedsPopulation && options.Runs(w) && target.Supports(w));
+            populations[target] = populated ? await CreatePopulationAsync(target, options.Sessions) : [];
         }
 
         populations[seedSliding] = populations[seed];
@@ -135,6 +178,66 @@ internal static class BenchmarkRunner
                 return TimeSpan.Zero;
             };
         });
+
+        // Before create and count: count empties and refills the seed's database, populations included.
+        // Every user's session validated about once a second, each request to the next of 3 frontends (round
+        // robin): caller c validates sessions c, c + callers, ... once per pass, in a new order each pass.
+        await MeasureAtRate(Workload.Realistic, target =>
+        {
+            var handles = populations[target];
+            var callers = Math.Min(options.Concurrency, handles.Length);
+            var orders = Enumerable.Range(0, callers).Select(c => Enumerable.Range(0, handles.Length).Where(i => i % callers == c).ToArray()).ToArray();
+            var positions = new int[callers];
+            return (callers, handles.Length, async (caller, random) =>
+            {
+                var order = orders[caller];
+                if (positions[caller] == 0)
+                {
+                    random.Shuffle(order);
+                }
+
+                var handle = handles[order[positions[caller]]];
+                positions[caller] = (positions[caller] + 1) % order.Length;
+                return await target.ValidateAsync(handle) ? TimeSpan.Zero : throw new InvalidOperationException("a live session was refused");
+            });
+        });
+
+        // A session every frontend holds (has validated), revoked through one of them; then none may accept it.
+        var revokes = 0;
+        await Measure(Workload.Revoke, target =>
+        {
+            var holders = ((FrontendsTarget)target).Frontends;
+            return async (caller, _) =>
+            {
+                var n = Interlocked.Increment(ref revokes);
+                var unmeasured = Stopwatch.StartNew();
+                var created = await holders[n % holders.Count].Store.CreateAsync($"revoke-{caller}");
+                var token = created.Token.Value;
+                if (await CountValidAsync(holders, [token]) != holders.Count)
+                {
+                    throw new InvalidOperationException("a frontend refused a new session");
+                }
+
+                unmeasured.Stop();
+                if (!await holders[(n + 1) % holders.Count].Store.RevokeAsync(created.Session.UserId, created.Session.SessionId))
+                {
+                    throw new InvalidOperationException("the revoke found no session");
+                }
+
+                unmeasured.Start();
+                return await CountValidAsync(holders, [token]) == 0 ? unmeasured.Elapsed : throw new InvalidOperationException("a frontend accepted a revoked session");
+            };
+        }, concurrency: BenchmarkOptions.RevokeCallers);
+
+        if (options.Runs(Workload.RevokeFrozen))
+        {
+            foreach (var target in targets.OfType<FrontendsTarget>())
+            {
+                var measurement = await MeasureFrozenFrontendAsync(target, options.FrozenSessions);
+                log.WriteLine($"  {Workload.RevokeFrozen.Name,-36} {target.Name,-36} p50 {measurement.P50Ms,8:0.000} ms  p99.9 {measurement.P999Ms,8:0.000} ms  errors {measurement.Errors}");
+                results.Add(measurement);
+            }
+        }
 
         // Logins spread over many users (as they do): 5,000 users at a time, each of them up to 10 sessions
         // (devices), then the next 5,000, however long or often the workload runs. Each target counts its own
@@ -185,7 +288,7 @@ internal static class BenchmarkRunner
             log.WriteLine($"Storing {options.CountSessions:N0} sessions for the count workload...");
             await redis.Connection.GetServers()[0].FlushDatabaseAsync(1);
             await seed.StoreManyAsync(options.CountSessions);
-            await coHosted.StoreManyAsync(options.CountSessions);
+            await (coHosted ?? coHostedCached)!.StoreManyAsync(options.CountSessions);
         }
 
         await Measure(Workload.Count, target => async (_, _) =>
@@ -196,6 +299,65 @@ internal static class BenchmarkRunner
 
         log.WriteLine($"Done in {total.Elapsed.TotalMinutes:0.0} min.");
         return BenchmarkReport.WithRatios(results, seed.Name);
+    }
+
+    /// <summary>
+    /// Three frontends hold <paramref name="count"/> sessions, one of them in a process of its own; that one is
+    /// frozen (SIGSTOP) and every session is revoked at once through another. A revoke must wait for the frozen
+    /// frontend's lease to run out, no longer; afterwards neither frontend still running may accept any of them.
+    /// </summary>
+    private static async Task<Measurement> MeasureFrozenFrontendAsync(FrontendsTarget target, int count)
+    {
+        await using var frozen = await FrontendProcess.StartAsync(target.External.FrontendEnvironment(target.NearCache));
+        SessionGrainsTarget[] running = [target.Frontends[0], target.Frontends[1]];
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var sessions = new List<CreatedSession>(count);
+        foreach (var chunk in Enumerable.Range(0, count).Chunk(200))
+        {
+            // One user per session: one user's revokes would pass its index grain one at a time.
+            sessions.AddRange(await Task.WhenAll(chunk.Select(i => running[0].Store.CreateAsync($"frozen-{run}-{i}"))));
+        }
+
+        var tokens = sessions.Select(s => s.Token.Value).ToArray();
+        if (await CountValidAsync(running, tokens) != running.Length * count || await frozen.ValidateAsync(tokens) != count)
+        {
+            throw new InvalidOperationException("a frontend refused a new session");
+        }
+
+        await frozen.FreezeAsync();
+        var allocated = GC.GetTotalAllocatedBytes();
+        var clock = Stopwatch.StartNew();
+        var outcomes = await Task.WhenAll(sessions.Select(async session =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                return await running[0].Store.RevokeAsync(session.Session.UserId, session.Session.SessionId) ? Stopwatch.GetElapsedTime(started).TotalMilliseconds : (double?)null;
+            }
+            catch (Exception exception) when (exception is not OutOfMemoryException)
+            {
+                return null;
+            }
+        }));
+        var wallTime = clock.Elapsed;
+        allocated = GC.GetTotalAllocatedBytes() - allocated;
+        var accepted = await CountValidAsync(running, tokens);
+        return LoadRunner.FromBurst(target.Name, Workload.RevokeFrozen, outcomes.OfType<double>().ToList(), outcomes.Count(o => o is null) + accepted, wallTime, allocated);
+    }
+
+    /// <summary>How many (frontend, token) pairs validate: each token through each frontend.</summary>
+    private static async Task<int> CountValidAsync(IEnumerable<SessionGrainsTarget> frontends, IReadOnlyList<string> tokens)
+    {
+        var valid = 0;
+        foreach (var frontend in frontends)
+        {
+            foreach (var chunk in tokens.Chunk(200))
+            {
+                valid += (await Task.WhenAll(chunk.Select(frontend.ValidateAsync))).Count(v => v);
+            }
+        }
+
+        return valid;
     }
 
     private static async Task<string[]> CreatePopulationAsync(ISessionTarget target, int count)

@@ -27,36 +27,64 @@ internal sealed record class Measurement(string Target, string Workload, long Op
     /// the operations do unmeasured setup (delete-all creates its 50 sessions first), whose Redis time cannot be told apart.
     /// </summary>
     public double? RedisCpuMicrosecondsPerOperation { get; init; }
+
+    /// <summary>Near-cache hits / (hits + misses) in the measured part; null for a store without a near cache or a workload that is not mostly validations.</summary>
+    public double? HitRatio { get; init; }
+
+    public long NearCacheHits { get; init; }
+
+    public long NearCacheMisses { get; init; }
 }
 
 /// <summary>
 /// A closed loop: <c>concurrency</c> callers, each starting its next operation when the last one ends, for a
-/// fixed time (after a short warm-up that is not recorded). Bounded in time and only against loopback.
+/// fixed time (after a short warm-up that is not recorded). With an offered rate, each caller instead starts
+/// its operations on a fixed schedule (running late ones back to back until it catches up). Bounded in time
+/// and only against loopback.
 /// </summary>
 internal static class LoadRunner
 {
     /// <param name="operation">One operation; gets the caller's index and random source; returns the time not to count (setup inside the operation).</param>
     /// <param name="redisCpuSeconds">Reads the redis-server's CPU time so far.</param>
+    /// <param name="warmUp">Unrecorded time before the measured <paramref name="duration"/>; default a fifth of it, at most a second.</param>
+    /// <param name="offeredRate">Operations per second over all callers; null: closed loop, as fast as answers come.</param>
+    /// <param name="nearCache">Reads the target's near-cache counts, for the hit ratio; null: no hit ratio.</param>
     public static async Task<Measurement> MeasureAsync(
-        string target, Workload workload, int concurrency, TimeSpan duration, Func<int, Random, Task<TimeSpan>> operation, Func<Task<double>> redisCpuSeconds)
+        string target, Workload workload, int concurrency, TimeSpan duration, Func<int, Random, Task<TimeSpan>> operation, Func<Task<double>> redisCpuSeconds,
+        TimeSpan? warmUp = null, double? offeredRate = null, Func<NearCacheCounts?>? nearCache = null)
     {
         var redisCpuAtStart = await redisCpuSeconds();
         var operations = 0L;
         var setupExcluded = false;
-        var warmUp = TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, duration.Ticks / 5));
+        var warmUpTime = warmUp ?? TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, duration.Ticks / 5));
         var latencies = new List<double>[concurrency];
         var errors = 0L;
         var measuredTime = new double[concurrency];
+        // Each caller's time between the starts of its operations at the offered rate.
+        var interval = offeredRate is { } rate ? TimeSpan.FromSeconds(concurrency / rate) : TimeSpan.Zero;
         var clock = Stopwatch.StartNew();
-        var end = warmUp + duration;
+        var end = warmUpTime + duration;
         // Read by the first call that ends after the warm-up (a timer would fire late on a saturated thread pool).
-        var allocatedAtWarmUpEnd = -1L;
+        var allocatedAtWarmUpEnd = warmUpTime > TimeSpan.Zero ? -1L : GC.GetTotalAllocatedBytes();
+        var cacheAtWarmUpEnd = warmUpTime > TimeSpan.Zero ? null : nearCache?.Invoke();
         await Task.WhenAll(Enumerable.Range(0, concurrency).Select(caller => Task.Run(async () =>
         {
             var random = new Random(caller * 7919);
             var mine = latencies[caller] = new List<double>(4096);
-            while (clock.Elapsed < end)
+            // The callers' schedules are spread over one interval, not all due at once.
+            var due = interval * caller / concurrency;
+            while (offeredRate is null ? clock.Elapsed < end : due < end)
             {
+                if (offeredRate is not null)
+                {
+                    var wait = due - clock.Elapsed;
+                    due += interval;
+                    if (wait > TimeSpan.FromMilliseconds(1))
+                    {
+                        await Task.Delay(wait);
+                    }
+                }
+
                 var started = Stopwatch.GetTimestamp();
                 var excluded = TimeSpan.Zero;
                 var failed = false;
@@ -75,11 +103,11 @@ internal static class LoadRunner
                 {
                     setupExcluded = true;
                 }
-                if (clock.Elapsed > warmUp)
+                if (clock.Elapsed > warmUpTime)
                 {
-                    if (Volatile.Read(ref allocatedAtWarmUpEnd) < 0)
+                    if (Volatile.Read(ref allocatedAtWarmUpEnd) < 0 && Interlocked.CompareExchange(ref allocatedAtWarmUpEnd, GC.GetTotalAllocatedBytes(), -1) < 0)
                     {
-                        Interlocked.CompareExchange(ref allocatedAtWarmUpEnd, GC.GetTotalAllocatedBytes(), -1);
+                        cacheAtWarmUpEnd = nearCache?.Invoke();
                     }
 
                     if (failed)
@@ -97,14 +125,32 @@ internal static class LoadRunner
 
         var redisCpu = await redisCpuSeconds() - redisCpuAtStart;
         var allocated = allocatedAtWarmUpEnd < 0 ? 0 : GC.GetTotalAllocatedBytes() - allocatedAtWarmUpEnd;
+        var cache = nearCache?.Invoke() is { } counts && cacheAtWarmUpEnd is { } atWarmUpEnd ? counts.Since(atWarmUpEnd) : (NearCacheCounts?)null;
         var all = latencies.SelectMany(l => l).Order().ToArray();
-        // Throughput over the time the callers spent in measured operations (setup inside an operation excluded).
-        var busySeconds = measuredTime.Sum() / concurrency;
+        // Closed loop: throughput over the time the callers spent in measured operations (setup inside an
+        // operation excluded). At an offered rate: what was served in the measured time.
+        var busySeconds = offeredRate is null ? measuredTime.Sum() / concurrency : duration.TotalSeconds;
         return new Measurement(target, workload.Name, all.Length, errors,
             busySeconds > 0 ? all.Length / busySeconds : 0, Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 0.999))
         {
             AllocatedBytesPerOperation = all.Length + errors > 0 ? (double)allocated / (all.Length + errors) : 0,
             RedisCpuMicrosecondsPerOperation = operations > 0 && !setupExcluded ? redisCpu * 1e6 / operations : null,
+            HitRatio = cache?.HitRatio,
+            NearCacheHits = cache?.Hits ?? 0,
+            NearCacheMisses = cache?.Misses ?? 0,
+        };
+    }
+
+    /// <summary>A one-off burst (not a timed loop): its latencies, failures and wall time as a row of one round.</summary>
+    public static Measurement FromBurst(string target, Workload workload, IReadOnlyList<double> latenciesMs, long errors, TimeSpan wallTime, long allocatedBytes)
+    {
+        var all = latenciesMs.Order().ToArray();
+        var opsPerSecond = wallTime > TimeSpan.Zero ? all.Length / wallTime.TotalSeconds : 0;
+        return new Measurement(target, workload.Name, all.Length, errors, opsPerSecond, Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 0.999))
+        {
+            MinOpsPerSecond = opsPerSecond,
+            MaxOpsPerSecond = opsPerSecond,
+            AllocatedBytesPerOperation = all.Length + errors > 0 ? (double)allocatedBytes / (all.Length + errors) : 0,
         };
     }
 

@@ -1,7 +1,9 @@
 namespace SessionGrains.Benchmarks;
 
 /// <summary>A kind of traffic, measured against every target that supports it.</summary>
-internal sealed record class Workload(string Name, bool IsValidation = false)
+/// <param name="IsValidation">Validations only, closed loop (the peers' read path).</param>
+/// <param name="ForFrontends">Needs several frontends of one SessionGrains cluster (the revoke rows).</param>
+internal sealed record class Workload(string Name, bool IsValidation = false, bool ForFrontends = false)
 {
     public static readonly Workload ValidateUniform = new("validate, uniform", IsValidation: true);
     public static readonly Workload ValidateZipf = new("validate, Zipf-skewed", IsValidation: true);
@@ -11,7 +13,22 @@ internal sealed record class Workload(string Name, bool IsValidation = false)
     public static readonly Workload DeleteAllForUser = new("delete all of a user's 50 sessions");
     public static readonly Workload Count = new("count all sessions");
 
-    public static IReadOnlyList<Workload> All { get; } = [ValidateUniform, ValidateZipf, Mix, Create, ListByUser, DeleteAllForUser, Count];
+    /// <summary>Each session validated about once a second through 3 frontends behind round robin, at a fixed offered rate.</summary>
+    public static readonly Workload Realistic = new("realistic: 3 frontends, every session once a second");
+
+    /// <summary>A revoke of a session that 3 frontends have validated (hold), then a check that none accepts it.</summary>
+    public static readonly Workload Revoke = new("revoke seen by 3 frontends", ForFrontends: true);
+
+    /// <summary>The same with one of the 3 frontends frozen (SIGSTOP) while it holds the sessions: one burst of revokes, not rounds.</summary>
+    public static readonly Workload RevokeFrozen = new("revoke seen by 3 frontends, one frozen", ForFrontends: true);
+
+    public static IReadOnlyList<Workload> All { get; } = [ValidateUniform, ValidateZipf, Mix, Realistic, Revoke, RevokeFrozen, Create, ListByUser, DeleteAllForUser, Count];
+
+    /// <summary>Validations are most of the traffic: the near cache's hit ratio means something.</summary>
+    public bool Validates => IsValidation || this == Mix || this == Realistic;
+
+    /// <summary>Measured on a population of sessions created and used once before.</summary>
+    public bool NeedsPopulation => Validates;
 }
 
 /// <summary>Picks among n items with Zipf (s = 1) popularity: a few sessions are very hot, most are cold.</summary>

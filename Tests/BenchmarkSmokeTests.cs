@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using SessionGrains.Benchmarks;
 
 namespace SessionGrains.Tests;
@@ -17,13 +19,13 @@ public sealed class BenchmarkSmokeTests
             var measurements = await BenchmarkRunner.RunAsync(options, TextWriter.Null);
             BenchmarkReport.Write(measurements, options, TextWriter.Null);
 
-            string[] everywhere = ["seed design (GET)", "SessionGrains, external client", "SessionGrains, co-hosted"];
+            string[] sessionGrains = ["SessionGrains, external client, cache on", "SessionGrains, external client, cache off", "SessionGrains, co-hosted, cache on", "SessionGrains, co-hosted, cache off"];
+            string[] frontends = ["SessionGrains, 3 frontends, cache on", "SessionGrains, 3 frontends, cache off"];
+            string[] rowsChecked = ["seed design (GET)", .. sessionGrains, .. frontends];
             foreach (var workload in Workload.All)
             {
-                foreach (var target in everywhere)
-                {
-                    Assert.Contains(measurements, m => m.Workload == workload.Name && m.Target == target);
-                }
+                string[] expected = workload.ForFrontends ? frontends : workload == Workload.Realistic ? ["seed design (GET)", .. frontends] : ["seed design (GET)", .. sessionGrains];
+                Assert.Equal(expected.Order(), measurements.Where(m => m.Workload == workload.Name && rowsChecked.Contains(m.Target)).Select(m => m.Target).Order());
             }
 
             Assert.Equal(4, measurements.Count(m => m.Target == "ASP.NET Core RedisCache (sliding)"));
@@ -33,9 +35,13 @@ public sealed class BenchmarkSmokeTests
             {
                 Assert.True(m.Operations > 0, $"{m.Target} / {m.Workload} did nothing");
                 Assert.Equal(0, m.Errors);
-                Assert.Equal(2, m.Rounds); // one row per target: the median of its interleaved rounds
+                // One row per target: the median of its rounds; the frozen frontend's revokes are one burst.
+                Assert.Equal(m.Workload == Workload.RevokeFrozen.Name ? 1 : 2, m.Rounds);
                 Assert.InRange(m.OpsPerSecond, m.MinOpsPerSecond, m.MaxOpsPerSecond);
                 Assert.True(m.AllocatedBytesPerOperation > 0, $"{m.Target} / {m.Workload}: no allocation measured");
+                // A hit ratio wherever a SessionGrains frontend validates, none for the peers (zero hits until the near cache exists).
+                var validating = Workload.All.Single(w => w.Name == m.Workload).Validates && m.Target.StartsWith("SessionGrains", StringComparison.Ordinal);
+                Assert.Equal(validating, m.HitRatio is not null);
             });
             Assert.All(measurements.Where(m => m.Target == "seed design (GET)"), m =>
             {
@@ -43,12 +49,31 @@ public sealed class BenchmarkSmokeTests
                 Assert.True(m.RedisCpuMicrosecondsPerOperation > 0 || m.Workload == Workload.DeleteAllForUser.Name, $"{m.Workload}: the seed's Redis CPU was not measured");
             });
             Assert.All(measurements.Where(m => m.Workload == Workload.DeleteAllForUser.Name), m => Assert.Null(m.RedisCpuMicrosecondsPerOperation));
-            Assert.Contains("| × seed (GET) | KB allocated/op | Redis CPU µs/op | errors |", await File.ReadAllTextAsync(Path.Combine(results, "smoke.md"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            Assert.Contains("| × seed (GET) | hit ratio | KB allocated/op | Redis CPU µs/op | errors |", await File.ReadAllTextAsync(Path.Combine(results, "smoke.md"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
             Assert.True(File.Exists(Path.Combine(results, "smoke.json")));
         }
         finally
         {
             Directory.Delete(results, recursive: true);
         }
+    }
+
+    [Fact]
+    public void The_near_cache_counters_add_up_the_hits_and_misses_of_their_own_frontend_only()
+    {
+        using var frontend = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        using var otherFrontend = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        using var counters = new NearCacheCounters(frontend);
+        var meter = frontend.GetRequiredService<IMeterFactory>().Create(SessionGrainsMetrics.MeterName);
+        var other = otherFrontend.GetRequiredService<IMeterFactory>().Create(SessionGrainsMetrics.MeterName);
+
+        meter.CreateCounter<long>(NearCacheCounters.HitsInstrument).Add(3);
+        meter.CreateCounter<long>(NearCacheCounters.MissesInstrument).Add(1);
+        meter.CreateCounter<long>("sessiongrains.validations").Add(50);
+        other.CreateCounter<long>(NearCacheCounters.HitsInstrument).Add(100);
+
+        Assert.Equal(new NearCacheCounts(3, 1), counters.Read());
+        Assert.Equal(0.75, counters.Read().HitRatio);
+        Assert.Equal(0, default(NearCacheCounts).HitRatio);
     }
 }

@@ -23,4 +23,7 @@ internal interface ISessionTarget : IAsyncDisposable
 
     /// <summary>Stores <paramref name="count"/> sessions as fast as the target allows (setup for the count workload).</summary>
     Task StoreManyAsync(int count);
+
+    /// <summary>The near cache's hits and misses so far in this target's frontends; null for a store without one (the peers).</summary>
+    NearCacheCounts? ReadNearCache() => null;
 }

@@ -19,7 +19,7 @@ internal sealed class SeedRedisStore(IDatabase redis, bool sliding) : ISessionTa
 
     public bool Sliding => sliding;
 
-    public bool Supports(Workload workload) => !sliding || workload.IsValidation;
+    public bool Supports(Workload workload) => sliding ? workload.IsValidation : !workload.ForFrontends;
 
     // set(sessionId, data, ttl): pipeline SETEX + SADD + EXPIRE
     public async Task SetAsync(string sessionId, SessionData data)

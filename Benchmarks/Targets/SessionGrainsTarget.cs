@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Security.Cryptography;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -11,22 +13,31 @@ namespace SessionGrains.Benchmarks;
 /// SessionGrains through <see cref="ISessionStore"/>, in its two deployments: a frontend with an Orleans
 /// client talking to a separate silo process (<see cref="StartExternalAsync"/>), and a host app with the
 /// silo in its own process (<see cref="StartCoHostedAsync"/>). Both keep state and reminders in Redis.
+/// Each store is configured from a <c>SessionStore</c> section, as a deployed one is, with its near cache
+/// switched on or off by <see cref="NearCacheSetting"/>.
 /// </summary>
 internal sealed class SessionGrainsTarget : ISessionTarget
 {
+    /// <summary>The near cache's switch in the <c>SessionStore</c> section (<c>SessionStoreOptions.NearCache.Enabled</c>).</summary>
+    public const string NearCacheSetting = "NearCache:Enabled";
+
     private static readonly string TokenKeys = "bench:" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     private readonly IHost _host;
     private readonly IReadOnlyList<Process> _silos;
+    private readonly NearCacheCounters _nearCache;
+    private readonly (string Redis, string ServiceId)? _cluster;
 
-    private SessionGrainsTarget(string name, IHost host, IReadOnlyList<Process> silos)
+    private SessionGrainsTarget(string name, IHost host, IReadOnlyList<Process> silos, (string Redis, string ServiceId)? cluster = null)
     {
         Name = name;
         _host = host;
         _silos = silos;
+        _cluster = cluster;
         Store = host.Services.GetRequiredService<ISessionStore>();
         Grains = host.Services.GetRequiredService<IGrainFactory>();
         Tokens = host.Services.GetRequiredService<SessionTokenCodec>();
+        _nearCache = new NearCacheCounters(host.Services);
     }
 
     public string Name { get; }
@@ -39,10 +50,12 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     /// <summary>The codec that made this target's tokens.</summary>
     public SessionTokenCodec Tokens { get; }
 
-    public bool Supports(Workload workload) => true;
+    public bool Supports(Workload workload) => !workload.ForFrontends && workload != Workload.Realistic;
+
+    public NearCacheCounts? ReadNearCache() => _nearCache.Read();
 
     /// <summary>An Orleans client (the frontend) and <paramref name="silos"/> silo processes clustered through Redis.</summary>
-    public static async Task<SessionGrainsTarget> StartExternalAsync(string redis, int silos = 1)
+    public static async Task<SessionGrainsTarget> StartExternalAsync(string redis, int silos = 1, bool nearCache = false)
     {
         var serviceId = $"bench-external-{silos}";
         var processes = new List<Process>();
@@ -51,21 +64,48 @@ internal sealed class SessionGrainsTarget : ISessionTarget
             processes.Add(await StartSiloAsync(redis, serviceId));
         }
 
+        var name = (silos == 1 ? "SessionGrains, external client" : $"SessionGrains, external client, {silos} silos") + CacheSuffix(nearCache);
+        return await StartClientAsync(name, redis, serviceId, nearCache, processes);
+    }
+
+    /// <summary>Another frontend (its own host, Orleans client and store) of this external target's silos, which stay this target's.</summary>
+    public Task<SessionGrainsTarget> StartFrontendAsync(string name, bool nearCache) =>
+        _cluster is { } cluster ? StartClientAsync(name, cluster.Redis, cluster.ServiceId, nearCache, silos: []) : throw new InvalidOperationException("Only an external target has silos to connect to.");
+
+    /// <summary>The settings a frontend process of this external target's cluster needs, as environment variables.</summary>
+    public IReadOnlyDictionary<string, string?> FrontendEnvironment(bool nearCache) =>
+        _cluster is { } cluster
+            ? FrontendSettings(cluster.Redis, cluster.ServiceId, nearCache).ToDictionary(s => SessionClusterOptions.SectionName + "__" + s.Key.Replace(":", "__", StringComparison.Ordinal), s => s.Value)
+            : throw new InvalidOperationException("Only an external target has silos to connect to.");
+
+    public static string CacheSuffix(bool nearCache) => nearCache ? ", cache on" : ", cache off";
+
+    private static async Task<SessionGrainsTarget> StartClientAsync(string name, string redis, string serviceId, bool nearCache, IReadOnlyList<Process> silos)
+    {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSessionGrainsClient(
-            o =>
-            {
-                o.Redis = redis;
-                o.ServiceId = serviceId;
-                o.ClusterId = serviceId;
-            },
-            store => store.TokenKeys = TokenKeys);
+        builder.Services.AddSessionGrainsClient(Section(FrontendSettings(redis, serviceId, nearCache)));
         var host = builder.Build();
         await host.StartAsync();
-        var name = silos == 1 ? "SessionGrains, external client" : $"SessionGrains, external client, {silos} silos";
-        return new SessionGrainsTarget(name, host, processes);
+        return new SessionGrainsTarget(name, host, silos, (redis, serviceId));
     }
+
+    /// <summary>A frontend's <c>SessionStore</c> settings (keys relative to the section).</summary>
+    private static Dictionary<string, string?> FrontendSettings(string redis, string serviceId, bool nearCache) => new(StringComparer.Ordinal)
+    {
+        ["Redis"] = redis,
+        ["ServiceId"] = serviceId,
+        ["ClusterId"] = serviceId,
+        ["TokenKeys"] = TokenKeys,
+        [NearCacheSetting] = nearCache.ToString(CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The <c>SessionStore</c> section holding <paramref name="settings"/>, and nothing from this process's environment.</summary>
+    private static IConfigurationSection Section(Dictionary<string, string?> settings) =>
+        new ConfigurationBuilder()
+            .AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(SessionClusterOptions.SectionName + ":" + s.Key, s.Value)))
+            .Build()
+            .GetSection(SessionClusterOptions.SectionName);
 
     private static async Task<Process> StartSiloAsync(string redis, string serviceId)
     {
@@ -103,13 +143,16 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         return silo;
     }
 
-    public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis, TimeSpan? idleDeactivation = null)
+    /// <param name="nearCache">The store's near cache on or off; null: the store's default (the scale run).</param>
+    public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis, TimeSpan? idleDeactivation = null, bool? nearCache = null)
     {
+        // Each co-hosted target is a cluster of its own (the cache-on one besides the cache-off one).
+        var serviceId = nearCache == true ? "bench-cohosted-cache" : "bench-cohosted";
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(RedisProcess.FreePort(), RedisProcess.FreePort(), serviceId: "bench-cohosted", clusterId: "bench-cohosted")
+            silo.UseLocalhostClustering(RedisProcess.FreePort(), RedisProcess.FreePort(), serviceId: serviceId, clusterId: serviceId)
                 .AddSessionGrains(
                     o =>
                     {
@@ -122,10 +165,16 @@ internal sealed class SessionGrainsTarget : ISessionTarget
                 silo.Configure<Orleans.Configuration.GrainCollectionOptions>(c => c.CollectionQuantum = TimeSpan.FromSeconds(1));
             }
         });
-        builder.Services.AddSessionStore(o => o.TokenKeys = TokenKeys);
+        var settings = new Dictionary<string, string?>(StringComparer.Ordinal) { ["TokenKeys"] = TokenKeys };
+        if (nearCache is { } enabled)
+        {
+            settings[NearCacheSetting] = enabled.ToString(CultureInfo.InvariantCulture);
+        }
+
+        builder.Services.AddSessionStore(Section(settings));
         var host = builder.Build();
         await host.StartAsync();
-        return new SessionGrainsTarget("SessionGrains, co-hosted", host, silos: []);
+        return new SessionGrainsTarget("SessionGrains, co-hosted" + (nearCache is { } on ? CacheSuffix(on) : ""), host, silos: []);
     }
 
     public async Task<string> CreateAsync(string userId) => (await Store.CreateAsync(userId)).Token.Value;
@@ -174,6 +223,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         }
 
         _host.Dispose();
+        _nearCache.Dispose();
         foreach (var silo in _silos)
         {
             Stop(silo);
@@ -213,13 +263,15 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         }
     }
 
-    /// <summary>The Silo build next to this program: &lt;root&gt;/&lt;Project&gt;/bin/&lt;Configuration&gt;/&lt;tfm&gt; → &lt;root&gt;/Silo/bin/...</summary>
-    private static string SiloDirectory()
+    private static string SiloDirectory() => ProjectOutput("Silo", "SessionGrains.Silo.dll");
+
+    /// <summary>A project's build next to this program: &lt;root&gt;/&lt;Project&gt;/bin/&lt;Configuration&gt;/&lt;tfm&gt; → &lt;root&gt;/<paramref name="project"/>/bin/...</summary>
+    public static string ProjectOutput(string project, string assembly)
     {
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var directory = Path.Combine(output.Parent!.Parent!.Parent!.Parent!.FullName, "Silo", "bin", output.Parent.Name, output.Name);
-        return File.Exists(Path.Combine(directory, "SessionGrains.Silo.dll"))
+        var directory = Path.Combine(output.Parent!.Parent!.Parent!.Parent!.FullName, project, "bin", output.Parent.Name, output.Name);
+        return File.Exists(Path.Combine(directory, assembly))
             ? directory
-            : throw new InvalidOperationException($"The Silo executable was not found in {directory}: build the solution first.");
+            : throw new InvalidOperationException($"{assembly} was not found in {directory}: build the solution first.");
     }
 }
