@@ -125,7 +125,10 @@ internal sealed partial class SessionGrain
         return (observed, clientChanged, signals, action);
     }
 
-    /// <summary>Counts validations a frontend answered from memory towards the burst window, as made at <paramref name="at"/>.</summary>
+    /// <summary>
+    /// Counts validations a frontend answered from memory towards the burst window, as made at <paramref name="at"/>;
+    /// a burst they start is raised (logged, counted) here, as a request's would be.
+    /// </summary>
     private void CountValidations(int count, DateTimeOffset at)
     {
         var now = _time.GetUtcNow();
@@ -134,11 +137,26 @@ internal sealed partial class SessionGrain
             _recentValidations.Dequeue();
         }
 
-        var room = _options.Signals.BurstThreshold + 1 - _recentValidations.Count;
-        for (var i = 0; i < count && i < room; i++)
+        // The newest threshold-and-one are all the window needs: the oldest of them says when a burst ends.
+        var kept = _options.Signals.BurstThreshold + 1;
+        for (var i = 0; i < count && i < kept; i++)
         {
-            _recentValidations.Enqueue(at); // the window never needs more entries than the threshold and one
+            _recentValidations.Enqueue(at);
         }
+
+        while (_recentValidations.Count > kept)
+        {
+            _recentValidations.Dequeue();
+        }
+
+        var burst = _recentValidations.Count > _options.Signals.BurstThreshold && _options.Signals.Burst != SignalPolicy.Ignore;
+        if (burst && !_inBurst)
+        {
+            _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", nameof(SessionSignals.RequestBurst)));
+            Log.Signals(_logger, SessionIds.ForLog(SessionId), SessionSignals.RequestBurst, _options.Signals.Burst);
+        }
+
+        _inBurst = burst;
     }
 
     /// <summary>The signals that last while a state lasts (a burst, many networks), flagged on answers from memory too.</summary>
@@ -183,18 +201,15 @@ internal sealed partial class SessionGrain
     /// <summary>
     /// How many validations a frontend may answer from memory under the lease it is given: up to the burst
     /// threshold, so the request that starts a burst reaches this grain, which raises it (and throttles or revokes
-    /// if that is the policy). Once in a burst that only warns, another window's worth, answered flagged.
+    /// if that is the policy). In a burst that only warns, no bound: answers are flagged from memory and the
+    /// renewals keep counting.
     /// </summary>
     private int LeaseBudget()
     {
         var policies = _options.Signals;
-        if (policies.Burst == SignalPolicy.Ignore)
-        {
-            return int.MaxValue;
-        }
-
         var room = policies.BurstThreshold - _recentValidations.Count;
-        return room > 0 ? room : policies.Burst == SignalPolicy.Warn ? policies.BurstThreshold : 0;
+        return policies.Burst == SignalPolicy.Ignore || (policies.Burst == SignalPolicy.Warn && room <= 0) ? int.MaxValue
+            : room > 0 ? room : 0;
     }
 
     /// <summary>How long a throttled session should wait: until the oldest validation in the window leaves it.</summary>
