@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Globalization;
+using SessionGrains.Tests.Infrastructure;
+
+namespace SessionGrains.Tests;
+
+/// <summary>
+/// The store as a web deployment sees it, checked as a whole history: three frontend processes and a writer make
+/// concurrent validations and writes while silos are killed, a frontend is paused and Redis restarts, and
+/// <see cref="HistoryChecker"/> finds no answer the sequential model of a session forbids. The frontends' near
+/// cache is switched by <c>SessionStore__NearCache__Enabled</c>. Length: <c>HISTORY_SECONDS</c> (default 30).
+/// </summary>
+[Trait("Category", "Faults")]
+[Collection(FaultCollection.Name)]
+public sealed class LeaseHistoryTests
+{
+    private const int Silos = 3;
+    private const int Users = 40;
+    private const int Limit = 4;
+    private const int SessionsPerUser = 6;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static int Setting(string name, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value > 0 ? value : fallback;
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Validations_and_writes_through_three_frontends_under_faults_break_no_rule_of_the_session_model(bool nearCache)
+    {
+        var duration = TimeSpan.FromSeconds(Setting("HISTORY_SECONDS", 30));
+
+        // Every write fsynced before it is acknowledged: a Redis kill -9 then loses nothing acknowledged, so what the
+        // checker finds is the store's doing, not the one-second window of appendfsync everysec.
+        await using var redis = new RedisServer(new RedisServerSettings(AppendOnly: true, ExtraArguments: ["--appendfsync", "always"]));
+        await redis.InitializeAsync();
+        await using var cluster = await LocalCluster.StartAsync(redis.ConnectionString, Silos, prepare: c =>
+        {
+            c.Environment["SessionStore__MaxSessionsPerUser"] = Limit.ToString(CultureInfo.InvariantCulture);
+            c.Environment["SessionStore__LimitPolicy"] = "EvictOldest";
+        });
+        var frontendSettings = new Dictionary<string, string> { ["SessionStore__NearCache__Enabled"] = nearCache ? "true" : "false" };
+        var frontends = Enumerable.Range(0, 3).Select(i => new FrontendProcess(cluster, i, frontendSettings)).ToList();
+        try
+        {
+            await Task.WhenAll(frontends.Select(f => f.StartAsync()));
+            var workload = new HistoryWorkload(
+                new ClientRoute("writer", cluster.Store), [.. frontends.Select(f => new FrontendRoute(f))], Users, Limit,
+                maxOperations: Setting("HISTORY_MAX_OPERATIONS", 2_000_000));
+            await workload.SetupAsync(SessionsPerUser, Ct);
+
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            var clock = Stopwatch.StartNew();
+            var running = workload.RunAsync(validatorsPerFrontend: 4, writers: 2, stop.Token);
+            var faults = await InjectFaultsAsync(cluster, redis, frontends, duration, clock);
+            var rest = duration - clock.Elapsed;
+            if (rest > TimeSpan.Zero)
+            {
+                await Task.Delay(rest, Ct);
+            }
+
+            await stop.CancelAsync();
+            await running;
+            var ran = clock.Elapsed;
+
+            await cluster.WaitForActiveSilosAsync(Silos, TimeSpan.FromSeconds(60));
+            await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+            await workload.CheckAfterRunAsync(Ct);
+
+            var report = HistoryChecker.Check(workload.Log, Limit);
+            TestContext.Current.TestOutputHelper?.WriteLine(report.ToString());
+            FaultFigures.Record($"lease history (near cache {(nearCache ? "on" : "off")}, {Silos} silos, 3 frontends, {Users} users, limit {Limit}, {ran.TotalSeconds:0} s)",
+                $"{report.Summary}; {report.Indeterminate} indeterminate; faults: {string.Join(", ", faults)}; {report.Coverage}");
+
+            Assert.True(report.Anomalies.Count == 0, report.ToString());
+
+            // A run that checked nothing proves nothing.
+            var seconds = (int)ran.TotalSeconds;
+            var coverage = report.Coverage;
+            Assert.True(coverage.SuccessfulValidations >= 20 * seconds, $"only {coverage.SuccessfulValidations} successful validations: {report}");
+            Assert.True(coverage.AcknowledgedWrites >= 3 * seconds, $"only {coverage.AcknowledgedWrites} acknowledged writes: {report}");
+            Assert.True(coverage.CallsAfterEnd >= 50, $"only {coverage.CallsAfterEnd} calls after a known end: {report}");
+            Assert.True(coverage.AnswersAfterUpdate >= 50, $"only {coverage.AnswersAfterUpdate} answers after an acknowledged update: {report}");
+            Assert.True(coverage.InferredEvictions >= Users, $"only {coverage.InferredEvictions} evictions inferred: {report}");
+            Assert.True(coverage.SessionsConfirmedAfterRun >= 10, $"only {coverage.SessionsConfirmedAfterRun} updated sessions confirmed after the run: {report}");
+            Assert.True(coverage.LimitChecks >= Users, $"only {coverage.LimitChecks} lists and counts: {report}");
+            Assert.Equal(Limit, coverage.MostSessionsLiveAtOnce);
+        }
+        finally
+        {
+            foreach (var frontend in frontends)
+            {
+                await frontend.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Cycles of faults until the run's length: kill -9 of a silo (started again at once), a frontend paused with
+    /// SIGSTOP for 3 s then resumed, Redis killed and restarted on its append-only file. At least one cycle.
+    /// </summary>
+    private static async Task<List<string>> InjectFaultsAsync(LocalCluster cluster, RedisServer redis, List<FrontendProcess> frontends, TimeSpan duration, Stopwatch clock)
+    {
+        var faults = new List<string>();
+        var cycle = 0;
+        do
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3), Ct);
+            var silo = cluster.Silos[cycle % cluster.Silos.Count];
+            silo.Kill();
+            faults.Add($"silo {silo.Index} kill -9 at {clock.Elapsed.TotalSeconds:0.0} s");
+            await Task.Delay(TimeSpan.FromSeconds(1.5), Ct);
+            await silo.StartAsync();
+
+            await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+            var frontend = frontends[cycle % frontends.Count];
+            frontend.Pause();
+            faults.Add($"frontend {frontend.Index} SIGSTOP at {clock.Elapsed.TotalSeconds:0.0} s for 3 s");
+            await Task.Delay(TimeSpan.FromSeconds(3), Ct);
+            frontend.Resume();
+
+            await Task.Delay(TimeSpan.FromSeconds(2), Ct);
+            faults.Add($"redis kill -9 and restart at {clock.Elapsed.TotalSeconds:0.0} s");
+            await redis.RestartAsync();
+            await Task.Delay(TimeSpan.FromSeconds(3), Ct);
+            cycle++;
+        }
+        while (clock.Elapsed + TimeSpan.FromSeconds(20) < duration);
+
+        return faults;
+    }
+}
