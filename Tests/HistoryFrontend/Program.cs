@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Diagnostics;
 using SessionGrains;
 using SessionGrains.HistoryFrontend;
 
@@ -25,10 +27,28 @@ app.Use(async (context, next) =>
 
 app.MapGet("/health", () => Results.Ok());
 
+// A deliberately wrong cache for the test that proves the history checker catches one: answers kept for a fixed
+// time and never invalidated (what a TTL cache in front of a session store does). Off unless the test sets it.
+var unsafeCacheTtl = builder.Configuration.GetValue<TimeSpan?>("HistoryFrontend:UnsafeCacheTtl");
+var unsafeCache = new ConcurrentDictionary<string, (SessionAnswer Answer, long Until)>(StringComparer.Ordinal);
+
 app.MapPost("/validate", async (TokenRequest request, ISessionStore store, CancellationToken ct) =>
-    await store.ValidateAsync(request.Token, cancellationToken: ct) is { } session
+{
+    if (unsafeCacheTtl is not null && unsafeCache.TryGetValue(request.Token, out var kept) && Stopwatch.GetTimestamp() < kept.Until)
+    {
+        return kept.Answer;
+    }
+
+    var answer = await store.ValidateAsync(request.Token, cancellationToken: ct) is { } session
         ? new SessionAnswer(true, session.Version, session.SessionId)
-        : new SessionAnswer(false));
+        : new SessionAnswer(false);
+    if (unsafeCacheTtl is { } ttl && answer.Found)
+    {
+        unsafeCache[request.Token] = (answer, Stopwatch.GetTimestamp() + (long)(ttl.TotalSeconds * Stopwatch.Frequency));
+    }
+
+    return answer;
+});
 
 app.MapPost("/update", async (UpdateRequest request, ISessionStore store, CancellationToken ct) =>
 {

@@ -23,7 +23,9 @@ public sealed record class HistoryReport(int Operations, int Indeterminate, IRea
     {
         var text = new StringBuilder(Summary);
         text.Append(CultureInfo.InvariantCulture, $" (indeterminate: {Indeterminate}; {Coverage})");
-        foreach (var anomaly in Anomalies.Take(10))
+        // Up to ten, taken in turn from each rule, so one rule's many do not hide another's.
+        var shown = Anomalies.GroupBy(a => a[..Math.Min(3, a.Length)]).SelectMany(rule => rule.Select((anomaly, i) => (anomaly, i))).OrderBy(x => x.i).Take(10);
+        foreach (var (anomaly, _) in shown)
         {
             text.AppendLine().Append("  ").Append(anomaly);
         }
