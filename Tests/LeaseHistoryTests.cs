@@ -79,6 +79,7 @@ public sealed class LeaseHistoryTests
         {
             c.Environment["SessionStore__MaxSessionsPerUser"] = Limit.ToString(CultureInfo.InvariantCulture);
             c.Environment["SessionStore__LimitPolicy"] = "EvictOldest";
+            c.Environment["SessionStore__DefaultIdleTimeout"] = "12:00:00"; // the checker's model has no expiry: no session may idle out in a long run
         });
         var frontends = Enumerable.Range(0, 3).Select(i => new FrontendProcess(cluster, i, frontendSettings(i))).ToList();
         try

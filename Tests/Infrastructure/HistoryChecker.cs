@@ -152,9 +152,8 @@ public static class HistoryChecker
         /// </summary>
         private void Simulate(string user)
         {
-            var userKeys = _userKeys.GetValueOrDefault(user, []).Select(k => k.Id).ToHashSet();
             var membership = _userOps.GetValueOrDefault(user, [])
-                .Concat(_ops.Where(o => o.Key >= 0 && userKeys.Contains(o.Key) && o.Kind is HistoryOpKind.Rotate or HistoryOpKind.Delete or HistoryOpKind.Revoke))
+                .Concat(_userKeys.GetValueOrDefault(user, []).SelectMany(k => _onKey[k.Id]).Where(o => o.Kind is HistoryOpKind.Rotate or HistoryOpKind.Delete or HistoryOpKind.Revoke))
                 .OrderBy(o => o.Start)
                 .ToList();
 
