@@ -94,7 +94,7 @@ public sealed class LeaseHistoryTests
 
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
             var clock = Stopwatch.StartNew();
-            var running = workload.RunAsync(validatorsPerFrontend: 4, writers: 2, stop.Token);
+            var running = workload.RunAsync(validatorsPerFrontend: 4, writers: 4, stop.Token);
             var injected = faults ? await InjectFaultsAsync(cluster, redis, frontends, duration, clock) : [];
             var rest = duration - clock.Elapsed;
             if (rest > TimeSpan.Zero)
@@ -126,8 +126,8 @@ public sealed class LeaseHistoryTests
     }
 
     /// <summary>
-    /// Cycles of faults until the run's length: kill -9 of a silo, started again while a frontend is paused with
-    /// SIGSTOP for 3 s; then Redis killed and restarted on its append-only file. At least one cycle.
+    /// Cycles of faults until the run's length: Redis killed and restarted on its append-only file; then kill -9 of a
+    /// silo, started again while a frontend is paused with SIGSTOP for 3 s. At least one cycle.
     /// </summary>
     private static async Task<List<string>> InjectFaultsAsync(LocalCluster cluster, RedisServer redis, List<FrontendProcess> frontends, TimeSpan duration, Stopwatch clock)
     {
@@ -135,6 +135,10 @@ public sealed class LeaseHistoryTests
         var cycle = 0;
         do
         {
+            await Task.Delay(TimeSpan.FromSeconds(3), Ct);
+            faults.Add($"redis kill -9 and restart at {clock.Elapsed.TotalSeconds:0.0} s");
+            await redis.RestartAsync();
+
             await Task.Delay(TimeSpan.FromSeconds(3), Ct);
             var silo = cluster.Silos[cycle % cluster.Silos.Count];
             silo.Kill();
@@ -148,11 +152,7 @@ public sealed class LeaseHistoryTests
             await Task.Delay(TimeSpan.FromSeconds(3), Ct);
             frontend.Resume();
             await restarting;
-
             await Task.Delay(TimeSpan.FromSeconds(2), Ct);
-            faults.Add($"redis kill -9 and restart at {clock.Elapsed.TotalSeconds:0.0} s");
-            await redis.RestartAsync();
-            await Task.Delay(TimeSpan.FromSeconds(3), Ct);
             cycle++;
         }
         while (clock.Elapsed + TimeSpan.FromSeconds(20) < duration);

@@ -51,7 +51,7 @@ public sealed class HistoryWorkload
 
     /// <summary>Creates <paramref name="sessionsPerUser"/> sessions per user (more than the limit, so the oldest are evicted).</summary>
     public Task SetupAsync(int sessionsPerUser, CancellationToken ct) =>
-        Parallel.ForEachAsync(_users, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (user, token) =>
+        Parallel.ForEachAsync(_users, new ParallelOptions { MaxDegreeOfParallelism = 20, CancellationToken = ct }, async (user, token) =>
         {
             for (var i = 0; i < sessionsPerUser; i++)
             {
