@@ -41,6 +41,37 @@ public sealed class HistoryCheckerTests
     }
 
     [Fact]
+    public void Overlapping_writes_may_take_effect_in_either_order()
+    {
+        var h = new SyntheticHistory();
+        var a = h.Create("u1", 0, 10);
+        var b = h.Create("u1", 20, 30);
+        h.Update(a, 40, 60, version: 2);
+        h.Conflict(a, 45, 55, expected: 1, actual: 2, process: "frontend1"); // the other writer lost the race
+        h.Validate(a, 61, 62, found: true, version: 2);
+        h.Revoke(b, 40, 60, ended: true);
+        h.Delete(b, 42, 58, ended: false, process: "frontend2"); // the revoke got there first
+        h.Validate(b, 50, 70, found: true); // overlaps both ends
+        var c = h.Create("u1", 80, 100); // c and d overlap: with limit 2 they end a, in an order not known
+        var d = h.Create("u1", 85, 105, process: "frontend0");
+        h.Validate(a, 90, 95, found: true, version: 2); // during the creates
+        h.Validate(a, 110, 111, found: false);
+        h.Validate(c, 110, 111, found: true);
+        h.Validate(d, 110, 111, found: true);
+        h.DeleteAll("u1", 120, 140, count: 2);
+        var e = h.Create("u1", 130, 135); // created while the delete-all ran: may survive it
+        h.Validate(a, 141, 142, found: false);
+        h.Validate(c, 141, 142, found: false);
+        h.Validate(d, 141, 142, found: false);
+        h.Validate(e, 141, 142, found: true);
+
+        var report = h.Check(limit: 2);
+
+        Assert.True(report.Anomalies.Count == 0, report.ToString());
+        Assert.True(report.Coverage.CallsAfterEnd >= 3, report.ToString());
+    }
+
+    [Fact]
     public void The_session_the_limit_evicted_is_gone_and_the_others_stay()
     {
         var h = new SyntheticHistory();
@@ -270,11 +301,14 @@ public sealed class HistoryCheckerTests
             return next;
         }
 
+        public void Conflict(HistoryKey key, long start, long end, long expected, long actual, string process) =>
+            Log.Add(new HistoryOp { Process = process, Kind = HistoryOpKind.Update, Start = start, End = end, Key = key.Id, Conflict = true, Version = actual, ExpectedVersion = expected });
+
         public void Revoke(HistoryKey key, long start, long end, bool ended) =>
             Log.Add(new HistoryOp { Kind = HistoryOpKind.Revoke, Start = start, End = end, Key = key.Id, UserId = key.UserId, Found = ended });
 
-        public void Delete(HistoryKey key, long start, long end, bool ended) =>
-            Log.Add(new HistoryOp { Kind = HistoryOpKind.Delete, Start = start, End = end, Key = key.Id, Found = ended });
+        public void Delete(HistoryKey key, long start, long end, bool ended, string process = "writer") =>
+            Log.Add(new HistoryOp { Process = process, Kind = HistoryOpKind.Delete, Start = start, End = end, Key = key.Id, Found = ended });
 
         public void DeleteAll(string user, long start, long end, int count) =>
             Log.Add(new HistoryOp { Kind = HistoryOpKind.DeleteAll, Start = start, End = end, UserId = user, Count = count });
