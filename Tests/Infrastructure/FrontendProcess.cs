@@ -1,0 +1,182 @@
+using System.Diagnostics;
+
+namespace SessionGrains.Tests.Infrastructure;
+
+/// <summary>
+/// A frontend as its own process (Tests/HistoryFrontend: an Orleans client with <see cref="ISessionStore"/> behind a
+/// loopback HTTP route per store call), on the <see cref="LocalCluster"/>'s Redis and keys, so a test can pause it
+/// (SIGSTOP), resume it or kill it like a real frontend. Stopped by process id on every exit path.
+/// </summary>
+public sealed class FrontendProcess : IAsyncDisposable
+{
+    private readonly LocalCluster _cluster;
+    private readonly Dictionary<string, string> _environment;
+    private Process? _process;
+    private int _starts;
+
+    /// <param name="environment">Extra settings (e.g. <c>SessionStore__NearCache__Enabled</c>), after the cluster's own.</param>
+    public FrontendProcess(LocalCluster cluster, int index, IReadOnlyDictionary<string, string>? environment = null)
+    {
+        _cluster = cluster;
+        Index = index;
+        _environment = new Dictionary<string, string>(environment ?? new Dictionary<string, string>());
+        Http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+        {
+            BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}"),
+            Timeout = TimeSpan.FromSeconds(15),
+        };
+    }
+
+    public int Index { get; }
+
+    public int HttpPort { get; } = RedisServer.FreePort();
+
+    /// <summary>Talks to this frontend's routes (bodies carry tokens: loopback only, never logged).</summary>
+    public HttpClient Http { get; }
+
+    public bool IsPaused { get; private set; }
+
+    public async Task StartAsync()
+    {
+        var directory = BinaryDirectory();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(directory, "SessionGrains.HistoryFrontend.dll"), "--urls", $"http://127.0.0.1:{HttpPort}" },
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var environment = new Dictionary<string, string>
+        {
+            ["SessionStore__Redis"] = _cluster.RedisConfiguration,
+            ["SessionStore__ServiceId"] = _cluster.ServiceId,
+            ["SessionStore__ClusterId"] = _cluster.ServiceId,
+            ["SessionStore__TokenKeys"] = _cluster.TokenKeys,
+            ["SessionStore__ResponseTimeout"] = "00:00:05",
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["DOTNET_gcServer"] = "0",
+        };
+        foreach (var (key, value) in _environment)
+        {
+            environment[key] = value;
+        }
+
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        _process = Process.Start(start) ?? throw new InvalidOperationException("The frontend process did not start.");
+        var log = new StreamWriter(Path.Combine(_cluster.WorkDirectory, $"frontend{Index}-{++_starts}.log")) { AutoFlush = true };
+        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
+        _process.Exited += (_, _) => log.Dispose();
+        _process.EnableRaisingEvents = true;
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var process = _process;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillProcess(process);
+        await WaitHealthyAsync(TimeSpan.FromSeconds(60));
+    }
+
+    /// <summary>SIGSTOP: the process keeps its connections and its memory, and answers nothing until <see cref="Resume"/>.</summary>
+    public void Pause()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            _ = SignalProcess(process.Id, 19);
+            IsPaused = true;
+        }
+    }
+
+    /// <summary>SIGCONT.</summary>
+    public void Resume()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            _ = SignalProcess(process.Id, 18);
+        }
+
+        IsPaused = false;
+    }
+
+    /// <summary>kill -9.</summary>
+    public void Kill() => KillProcess(_process);
+
+    private async Task WaitHealthyAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (_process is { HasExited: true })
+            {
+                throw new InvalidOperationException($"Frontend {Index} exited with code {_process.ExitCode}; see {_cluster.WorkDirectory}.");
+            }
+
+            try
+            {
+                using var response = await Http.GetAsync("/health");
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
+            {
+                // Not listening yet, or its Orleans client is still connecting.
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Frontend {Index} was not healthy within {timeout}.");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (IsPaused)
+        {
+            Resume();
+        }
+
+        Kill();
+        Http.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private static void KillProcess(Process? process)
+    {
+        try
+        {
+            if (process is { HasExited: false })
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(5000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SignalProcess(int pid, int signal);
+
+    private static string BinaryDirectory()
+    {
+        // Tests/bin/<Configuration>/net10.0 -> Tests/HistoryFrontend/bin/<Configuration>/net10.0
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var configuration = testOutput.Parent!.Name;
+        var tests = testOutput.Parent.Parent!.Parent!.FullName;
+        var directory = Path.Combine(tests, "HistoryFrontend", "bin", configuration, testOutput.Name);
+        return File.Exists(Path.Combine(directory, "SessionGrains.HistoryFrontend.dll"))
+            ? directory
+            : throw new InvalidOperationException($"The history frontend was not found in {directory}: build the solution first.");
+    }
+}
