@@ -82,7 +82,7 @@ public sealed class SessionStore : ISessionStore
         }
 
         using var activity = SessionStoreActivities.Start("Update", parsed.SessionId);
-        var result = await Call(() => Session(parsed.SessionId).UpdateAsync(change, expectedVersion), cancellationToken).ConfigureAwait(false);
+        var result = await Change(() => Session(parsed.SessionId).UpdateAsync(change, expectedVersion), r => r.Session is null, cancellationToken).ConfigureAwait(false);
         return result.CurrentVersion is { } current
             ? throw new SessionVersionConflictException(expectedVersion ?? 0, current)
             : result.Session;
@@ -99,7 +99,7 @@ public sealed class SessionStore : ISessionStore
 
         activity?.SetTag(SessionStoreActivities.SessionTag, SessionIds.ForLog(sessionId));
         var next = _tokens.Create();
-        var session = await Call(() => Index(userId).RotateSessionAsync(sessionId, next.SessionId, gracePeriod), cancellationToken).ConfigureAwait(false);
+        var session = await Change(() => Index(userId).RotateSessionAsync(sessionId, next.SessionId, gracePeriod), s => s is null, cancellationToken).ConfigureAwait(false);
         return session is null ? null : new CreatedSession(next, session);
     }
 
@@ -113,7 +113,7 @@ public sealed class SessionStore : ISessionStore
         }
 
         activity?.SetTag(SessionStoreActivities.SessionTag, SessionIds.ForLog(sessionId));
-        return await Call(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Deleted, onlyIfListed: false), cancellationToken).ConfigureAwait(false);
+        return await Change(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Deleted, onlyIfListed: false), ended => !ended, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>
@@ -121,7 +121,7 @@ public sealed class SessionStore : ISessionStore
     {
         SessionIds.ValidateUserId(userId);
         return SessionIds.IsWellFormedSessionId(sessionId)
-            ? SessionStoreActivities.Traced("Revoke", sessionId, () => Call(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Revoked, onlyIfListed: true), cancellationToken))
+            ? SessionStoreActivities.Traced("Revoke", sessionId, () => Change(() => Index(userId).EndSessionAsync(sessionId, SessionEndReason.Revoked, onlyIfListed: true), ended => !ended, cancellationToken))
             : Task.FromResult(false);
     }
 
@@ -136,7 +136,7 @@ public sealed class SessionStore : ISessionStore
     public Task<int> DeleteAllForUserAsync(string userId, string? exceptSessionId = null, CancellationToken cancellationToken = default)
     {
         SessionIds.ValidateUserId(userId);
-        return SessionStoreActivities.Traced("DeleteAll", null, () => Call(() => Index(userId).EndAllAsync(exceptSessionId), cancellationToken));
+        return SessionStoreActivities.Traced("DeleteAll", null, () => Change(() => Index(userId).EndAllAsync(exceptSessionId), ended => ended == 0, cancellationToken));
     }
 
     /// <inheritdoc/>
@@ -168,6 +168,18 @@ public sealed class SessionStore : ISessionStore
 
     private static Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancellationToken) =>
         SessionStoreRetry.ExecuteAsync(call, cancellationToken);
+
+    /// <summary>
+    /// A change whose answer says what it found. Not retried after a timeout; after another transient failure, a retry
+    /// that finds nothing to change (<paramref name="foundNothing"/>) cannot tell whether the first attempt changed it
+    /// or nothing was there, and says so instead of answering "not found" (<see cref="SessionStoreRetry"/>).
+    /// </summary>
+    private static async Task<T> Change<T>(Func<Task<T>> call, Func<T, bool> foundNothing, CancellationToken cancellationToken)
+    {
+        var attempts = 0;
+        var result = await SessionStoreRetry.ExecuteAsync(() => { attempts++; return call(); }, cancellationToken, isChange: true).ConfigureAwait(false);
+        return attempts > 1 && foundNothing(result) ? throw SessionStoreRetry.MayHaveBeenApplied() : result;
+    }
 
     private ISessionGrain Session(string sessionId) => _grains.Session(sessionId);
 

@@ -9,8 +9,10 @@ namespace SessionGrains;
 /// The client's retry policy for transient cluster failures (a silo that just died or restarted, a gateway
 /// that is busy or gone): up to 4 retries with exponential back-off from 100 ms and jitter, about 2 seconds
 /// in all, then <see cref="SessionStoreUnavailableException"/>. A call that timed out (no answer within the
-/// response timeout) is retried once. Storage outages are not retried: they fail fast, as
-/// <see cref="SessionStoreUnavailableException"/> from the silo.
+/// response timeout) is retried once if its answer does not depend on whether it already ran (validations, reads,
+/// creates); a change that ends, rotates or updates a session is not, since its first attempt may have been applied
+/// and the retry would report what that attempt left ("not found", a version conflict) as the outcome. Storage
+/// outages are not retried: they fail fast, as <see cref="SessionStoreUnavailableException"/> from the silo.
 /// </summary>
 /// <remarks>
 /// Retrying is safe for every operation: creates carry a client-made session id, so a create whose answer
@@ -23,12 +25,17 @@ internal static class SessionStoreRetry
 {
     public static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(2);
 
-    public static ResiliencePipeline Pipeline { get; } = new ResiliencePipelineBuilder()
+    public static ResiliencePipeline Pipeline { get; } = Build(retryTimeouts: true);
+
+    /// <summary>For changes whose answer says what they found: a timed-out attempt may have been applied.</summary>
+    public static ResiliencePipeline ChangePipeline { get; } = Build(retryTimeouts: false);
+
+    private static ResiliencePipeline Build(bool retryTimeouts) => new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
             ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } exception
                 && IsTransient(exception)
-                && (exception is not TimeoutException || args.AttemptNumber == 0)),
+                && (exception is not TimeoutException || (retryTimeouts && args.AttemptNumber == 0))),
             MaxRetryAttempts = 4,
             BackoffType = DelayBackoffType.Exponential,
             Delay = TimeSpan.FromMilliseconds(100),
@@ -45,13 +52,13 @@ internal static class SessionStoreRetry
     /// Runs a grain call under the policy; what stays transient after it becomes <see cref="SessionStoreUnavailableException"/>.
     /// A failure that leaves here is recorded on the store operation's activity (<see cref="SessionStoreActivities.Failed"/>).
     /// </summary>
-    public static async Task<T> ExecuteAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
+    public static async Task<T> ExecuteAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken, bool isChange = false)
     {
         try
         {
             try
             {
-                return await Pipeline.ExecuteAsync(
+                return await (isChange ? ChangePipeline : Pipeline).ExecuteAsync(
                     static async (state, ct) => await state.call().WaitAsync(ct).ConfigureAwait(false),
                     (call, cancellationToken),
                     cancellationToken).ConfigureAwait(false);
@@ -78,6 +85,16 @@ internal static class SessionStoreRetry
             SessionStoreActivities.Failed(exception);
             throw;
         }
+    }
+
+    /// <summary>A change retried after a failure, whose retry found nothing to change: the first attempt may have changed it.</summary>
+    public static SessionStoreUnavailableException MayHaveBeenApplied()
+    {
+        var exception = new SessionStoreUnavailableException(
+            "The change may or may not have been applied: an attempt failed on its way back and the retry found nothing to change. Read the session to see where it stands.",
+            TimeSpan.FromSeconds(1));
+        SessionStoreActivities.Failed(exception);
+        return exception;
     }
 
     private static SessionStoreUnavailableException? StorageFailure(Exception exception)

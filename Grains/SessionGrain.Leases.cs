@@ -139,9 +139,11 @@ internal sealed partial class SessionGrain
     /// </summary>
     private async Task RecallLeasesAsync(ISessionCacheObserver? except = null)
     {
-        await WaitOutPredecessorLeasesAsync();
+        // Side by side with the recalls, so that a change waits one lease at most, never two.
+        var predecessor = WaitOutPredecessorLeasesAsync();
         if (_leases is not { Count: > 0 } leases)
         {
+            await predecessor;
             return;
         }
 
@@ -158,10 +160,12 @@ internal sealed partial class SessionGrain
         leases.Clear();
         if (live.Count == 0)
         {
+            await predecessor;
             return;
         }
 
         var reports = await Task.WhenAll(live.Select(lease => RecallAsync(lease.Holder, lease.EndsAt)));
+        await predecessor;
         foreach (var report in reports)
         {
             AccountCachedValidations(report);

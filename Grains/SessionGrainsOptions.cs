@@ -60,8 +60,9 @@ public sealed class SessionGrainsOptions
     /// How long a frontend's near cache may answer a session's validations from memory after the session grain
     /// answered one (a lease; renewed while the session is in use). The longest a change waits for a frontend that
     /// does not answer its recall (frozen, cut off), and the longest a silo crash delays the first change of a
-    /// session it held. Zero lends no leases (every validation reaches its grain). Must be the same on every silo.
-    /// Default 5 seconds.
+    /// session it held. Zero lends no leases (every validation reaches its grain). At most half of
+    /// <see cref="SessionClusterOptions.ResponseTimeout"/>, so a change that waits a lease out is not reported as
+    /// timed out. Must be the same on every silo. Default 5 seconds.
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -73,7 +74,7 @@ public sealed class SessionGrainsOptions
 }
 
 /// <summary>Fails start-up with a message that names the wrong setting.</summary>
-internal sealed class SessionGrainsOptionsValidator : IValidateOptions<SessionGrainsOptions>
+internal sealed class SessionGrainsOptionsValidator(IOptions<SessionClusterOptions> cluster) : IValidateOptions<SessionGrainsOptions>
 {
     public ValidateOptionsResult Validate(string? name, SessionGrainsOptions options)
     {
@@ -128,8 +129,25 @@ internal sealed class SessionGrainsOptionsValidator : IValidateOptions<SessionGr
         {
             failures.Add($"{S}:LeaseDuration must be between zero (no leases) and one minute (was {options.LeaseDuration}).");
         }
+        else if (ResponseTimeout() is { } timeout && options.LeaseDuration > timeout / 2)
+        {
+            failures.Add($"{S}:LeaseDuration ({options.LeaseDuration}) must be at most half of {S}:ResponseTimeout ({timeout}): a change may wait a lease out, and its caller must not give up first.");
+        }
 
         failures.AddRange(options.Signals.Validate($"{S}:Signals"));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private TimeSpan? ResponseTimeout()
+    {
+        try
+        {
+            return cluster.Value.ResponseTimeout;
+        }
+        catch (OptionsValidationException)
+        {
+            // The cluster settings' own validation reports what is wrong with them.
+            return null;
+        }
     }
 }

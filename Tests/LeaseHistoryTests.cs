@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Http.Json;
+using SessionGrains.HistoryFrontend;
 using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
@@ -33,9 +35,14 @@ public sealed class LeaseHistoryTests
 
         var run = await RunAsync(Silos, TimeSpan.FromSeconds(Setting("HISTORY_SECONDS", 25)), faults: true, _ => settings);
 
+        var cache = run.NearCache;
         FaultFigures.Record($"lease history (near cache {(nearCache ? "on" : "off")}, {Silos} silos, 3 frontends, {Users} users, limit {Limit}, {run.Ran.TotalSeconds:0} s)",
-            $"{run.Report.Summary}; {run.Report.Indeterminate} indeterminate; faults: {string.Join(", ", run.Faults)}; {run.Report.Coverage}; {run.Phases}");
+            $"{run.Report.Summary}; {run.Report.Indeterminate} indeterminate; faults: {string.Join(", ", run.Faults)}; {run.Report.Coverage}; " +
+            $"near cache: {cache.Hits} hits, {cache.Misses} misses, {cache.Recalls} recalls; {run.Phases}");
         Assert.True(run.Report.Anomalies.Count == 0, run.Report.ToString());
+
+        // With the cache on, the frontends must have answered from memory and been called back, or the run proved nothing about leases.
+        Assert.True(nearCache ? cache.Hits > 1_000 && cache.Recalls > 100 : cache.Hits == 0, $"near cache {(nearCache ? "on" : "off")}: {cache}");
 
         // A run that checked nothing proves nothing.
         var seconds = (int)run.Ran.TotalSeconds;
@@ -64,7 +71,7 @@ public sealed class LeaseHistoryTests
             a => Assert.Matches(@"^\([ab]\) \w+ #\d+ via frontend0 ", a));
     }
 
-    private sealed record class HistoryRun(HistoryReport Report, TimeSpan Ran, IReadOnlyList<string> Faults, string Phases);
+    private sealed record class HistoryRun(HistoryReport Report, TimeSpan Ran, IReadOnlyList<string> Faults, string Phases, NearCacheCounts NearCache);
 
     /// <summary>Redis, the silos, three frontends; sessions for every user; the workload (with faults) for <paramref name="duration"/>; the check after it.</summary>
     private static async Task<HistoryRun> RunAsync(int silos, TimeSpan duration, bool faults, Func<int, IReadOnlyDictionary<string, string>> frontendSettings)
@@ -110,11 +117,13 @@ public sealed class LeaseHistoryTests
             await Task.Delay(TimeSpan.FromSeconds(2), Ct);
             var checkedFrom = phases.Elapsed;
             await workload.CheckAfterRunAsync(Ct);
+            var counts = await Task.WhenAll(frontends.Select(f => f.Http.GetFromJsonAsync<NearCacheCounts>("/near-cache", Ct)));
+            var nearCache = new NearCacheCounts(counts.Sum(c => c!.Hits), counts.Sum(c => c!.Misses), counts.Sum(c => c!.Recalls));
             var report = HistoryChecker.Check(workload.Log, Limit);
             TestContext.Current.TestOutputHelper?.WriteLine(report.ToString());
             var timings = $"start {started.TotalSeconds:0} s, sessions {(setUp - started).TotalSeconds:0} s, run {ran.TotalSeconds:0} s, " +
                 $"check after the run {(phases.Elapsed - checkedFrom).TotalSeconds:0} s";
-            return new HistoryRun(report, ran, injected, timings);
+            return new HistoryRun(report, ran, injected, timings, nearCache);
         }
         finally
         {

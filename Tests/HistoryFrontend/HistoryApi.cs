@@ -23,3 +23,6 @@ public sealed record class CountAnswer(bool Ended, int Count = 0);
 
 /// <summary>The public ids of a user's live sessions, as the user index lists them.</summary>
 public sealed record class ListAnswer(IReadOnlyList<string> SessionIds);
+
+/// <summary>The frontend's near cache so far: validations answered from memory, sent to their grain, and sessions recalled by a grain.</summary>
+public sealed record class NearCacheCounts(long Hits, long Misses, long Recalls);

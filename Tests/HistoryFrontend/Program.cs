@@ -27,6 +27,22 @@ app.Use(async (context, next) =>
 
 app.MapGet("/health", () => Results.Ok());
 
+// What the near cache did, from its own instruments: a run with the cache on must show it answered.
+var nearCache = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+var listener = new System.Diagnostics.Metrics.MeterListener
+{
+    InstrumentPublished = (instrument, l) =>
+    {
+        if (instrument.Meter.Name == "SessionGrains" && instrument.Name.StartsWith("sessiongrains.nearcache.", StringComparison.Ordinal))
+        {
+            l.EnableMeasurementEvents(instrument);
+        }
+    },
+};
+listener.SetMeasurementEventCallback<long>((instrument, value, _, _) => nearCache.AddOrUpdate(instrument.Name["sessiongrains.nearcache.".Length..], value, (_, total) => total + value));
+listener.Start();
+app.MapGet("/near-cache", () => new NearCacheCounts(nearCache.GetValueOrDefault("hits"), nearCache.GetValueOrDefault("misses"), nearCache.GetValueOrDefault("recalls")));
+
 // A deliberately wrong cache for the test that proves the history checker catches one: answers kept for a fixed
 // time and never invalidated (what a TTL cache in front of a session store does). Off unless the test sets it.
 var unsafeCacheTtl = builder.Configuration.GetValue<TimeSpan?>("HistoryFrontend:UnsafeCacheTtl");

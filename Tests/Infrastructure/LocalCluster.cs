@@ -60,6 +60,7 @@ public sealed class LocalCluster : IAsyncDisposable
         ["Orleans__Membership__NumVotesForDeathDeclaration"] = "1",
         ["Orleans__Membership__TableRefreshTimeout"] = "00:00:02",
         ["SessionStore__ResponseTimeout"] = "00:00:05",
+        ["SessionStore__LeaseDuration"] = "00:00:02", // at most half the response timeout
         ["SessionStore__ExpiryBucketWidth"] = "00:00:01",
         ["Logging__LogLevel__Default"] = "Warning",
         ["SessionStore__AllowOpenApi"] = "true", // the silos listen on loopback only
