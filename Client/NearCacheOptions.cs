@@ -14,10 +14,10 @@ public sealed class NearCacheOptions
     public long MaxBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
-    /// Whether validations are answered from memory under leases. Null (the default): in a frontend (an Orleans
-    /// client), yes; inside a silo, no: a local grain call is no network message, and the measurements in
-    /// docs/performance.md show what the cache changes there. The cluster lends leases only while its
-    /// <c>SessionStore:LeaseDuration</c> is above zero.
+    /// Whether validations are answered from memory under leases. Null (the default): yes, in a frontend (an
+    /// Orleans client) and inside a silo alike; docs/performance.md has the measurements behind it (a co-hosted
+    /// store gains too: an answer from memory skips the grain's one-call-at-a-time queue). The cluster lends
+    /// leases only while its <c>SessionStore:LeaseDuration</c> is above zero.
     /// </summary>
     public bool? Enabled { get; set; }
 

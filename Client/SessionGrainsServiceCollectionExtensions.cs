@@ -133,8 +133,8 @@ public static partial class SessionGrainsServiceCollectionExtensions
     }
 
     /// <summary>
-    /// The store's validation path, chosen once: in a frontend, the near cache over batches while it is connected
-    /// to one silo only; in a silo, straight to the grain.
+    /// The store's validation path, chosen once: the near cache, over batches in a frontend connected to one silo
+    /// only, or straight to the grain.
     /// </summary>
     private static IValidationPath ValidationPath(IServiceProvider services) => ValidationPaths.Choose(
         services.GetRequiredService<IGrainFactory>(),

@@ -59,6 +59,9 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
         _renewals = TimeProvider.System.CreateTimer(_ => RenewInUse(), null, RenewalPeriod, RenewalPeriod);
     }
 
+    /// <summary>How validations this cache cannot answer reach their grains.</summary>
+    internal IValidationPath GrainPath => _grainPath;
+
     /// <summary>Sessions kept with a lease (answers in flight not counted).</summary>
     public long Count => Volatile.Read(ref _count);
 

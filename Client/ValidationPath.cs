@@ -34,7 +34,7 @@ internal static class ValidationPaths
 {
     /// <param name="grains">The Orleans client of a frontend, or the grain factory of a silo.</param>
     /// <param name="inSilo">Whether the store runs inside a silo.</param>
-    /// <param name="options">The store's settings: near cache (null: in a frontend only) and batching (null: in a frontend, while it is connected to one silo).</param>
+    /// <param name="options">The store's settings: near cache (null: on) and batching (null: in a frontend, while it is connected to one silo).</param>
     /// <param name="gateways">The frontend's connected silos, which the automatic choice follows per validation.</param>
     /// <param name="time">The clock the near cache checks expiry on.</param>
     /// <param name="meterFactory">For the near cache's instruments.</param>
@@ -47,7 +47,7 @@ internal static class ValidationPaths
             null when inSilo => new DirectValidation(grains),
             null => new ValidationBatcher(grains, () => gateways.IsOne),
         };
-        return options.NearCache.Enabled ?? !inSilo
+        return options.NearCache.Enabled ?? true
             ? new SessionNearCache(grains, toGrains, options.NearCache, time, meterFactory)
             : toGrains;
     }

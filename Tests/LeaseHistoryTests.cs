@@ -41,9 +41,6 @@ public sealed class LeaseHistoryTests
             $"near cache: {cache.Hits} hits, {cache.Misses} misses, {cache.Recalls} recalls; {run.Phases}");
         Assert.True(run.Report.Anomalies.Count == 0, run.Report.ToString());
 
-        // With the cache on, the frontends must have answered from memory and been called back, or the run proved nothing about leases.
-        Assert.True(nearCache ? cache.Hits > 1_000 && cache.Recalls > 100 : cache.Hits == 0, $"near cache {(nearCache ? "on" : "off")}: {cache}");
-
         // A run that checked nothing proves nothing.
         var seconds = (int)run.Ran.TotalSeconds;
         var coverage = run.Report.Coverage;
@@ -55,6 +52,9 @@ public sealed class LeaseHistoryTests
         Assert.True(coverage.SessionsConfirmedAfterRun >= 10, $"only {coverage.SessionsConfirmedAfterRun} updated sessions confirmed after the run: {run.Report}");
         Assert.True(coverage.LimitChecks >= Users, $"only {coverage.LimitChecks} lists and counts: {run.Report}");
         Assert.Equal(Limit, coverage.MostSessionsLiveAtOnce);
+
+        // With the cache on, the frontends must have answered from memory and been called back, or the run proved nothing about leases.
+        Assert.True(nearCache ? cache.Hits >= coverage.SuccessfulValidations / 10 && cache.Recalls >= 50 : cache.Hits == 0, $"near cache {(nearCache ? "on" : "off")}: {cache}");
     }
 
     [Fact]

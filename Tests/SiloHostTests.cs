@@ -130,6 +130,8 @@ public sealed class SiloHostTests
         using var factory = SiloApiFactory.Create(
             null,
             ("SessionStore:ResponseTimeout", "00:00:07"),
+            ("SessionStore:LeaseDuration", "00:00:03"),
+            ("SessionStore:NearCache:MaxEntries", "77"),
             ("SessionStore:DefaultIdleTimeout", "00:11:00"),
             ("SessionStore:FailedTokenChecksPerMinute", "42"),
             ("SessionStore:BatchValidations", "false"));
@@ -142,6 +144,8 @@ public sealed class SiloHostTests
         Assert.Equal(TimeSpan.FromMinutes(11), services.GetRequiredService<IOptions<SessionGrainsOptions>>().Value.DefaultIdleTimeout);
         Assert.Equal(42, services.GetRequiredService<IOptions<SessionGrains.Silo.SiloHostOptions>>().Value.FailedTokenChecksPerMinute);
         Assert.False(services.GetRequiredService<IOptions<SessionStoreOptions>>().Value.BatchValidations);
+        Assert.Equal(TimeSpan.FromSeconds(3), services.GetRequiredService<IOptions<SessionGrainsOptions>>().Value.LeaseDuration);
+        Assert.Equal(77, services.GetRequiredService<IOptions<SessionStoreOptions>>().Value.NearCache.MaxEntries);
         Assert.Single(services.GetServices<IValidateOptions<SessionClusterOptions>>());
         Assert.Single(services.GetServices<IValidateOptions<SessionStoreOptions>>());
     }
