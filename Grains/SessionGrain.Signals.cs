@@ -199,17 +199,16 @@ internal sealed partial class SessionGrain
     }
 
     /// <summary>
-    /// How many validations a frontend may answer from memory under the lease it is given: up to the burst
-    /// threshold, so the request that starts a burst reaches this grain, which raises it (and throttles or revokes
-    /// if that is the policy). In a burst that only warns, no bound: answers are flagged from memory and the
-    /// renewals keep counting.
+    /// How many validations a frontend may answer from memory under the lease it is given. A burst that throttles
+    /// or revokes is decided on the request that starts it: up to the threshold, so that request reaches this grain.
+    /// A burst that only warns needs no bound: the renewal that reports it raises it (within one lease), and answers
+    /// from memory carry the flag from then on.
     /// </summary>
     private int LeaseBudget()
     {
         var policies = _options.Signals;
         var room = policies.BurstThreshold - _recentValidations.Count;
-        return policies.Burst == SignalPolicy.Ignore || (policies.Burst == SignalPolicy.Warn && room <= 0) ? int.MaxValue
-            : room > 0 ? room : 0;
+        return policies.Burst is SignalPolicy.Ignore or SignalPolicy.Warn ? int.MaxValue : room > 0 ? room : 0;
     }
 
     /// <summary>How long a throttled session should wait: until the oldest validation in the window leaves it.</summary>
