@@ -77,7 +77,7 @@ public sealed class FrontendProcess : IAsyncDisposable
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
         var process = _process;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillProcess(process);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => ChildProcesses.Kill(process);
         await WaitHealthyAsync(TimeSpan.FromSeconds(60));
     }
 
@@ -86,7 +86,7 @@ public sealed class FrontendProcess : IAsyncDisposable
     {
         if (_process is { HasExited: false } process)
         {
-            _ = SignalProcess(process.Id, 19);
+            _ = ChildProcesses.Signal(process.Id, ChildProcesses.Pause);
             IsPaused = true;
         }
     }
@@ -96,14 +96,14 @@ public sealed class FrontendProcess : IAsyncDisposable
     {
         if (_process is { HasExited: false } process)
         {
-            _ = SignalProcess(process.Id, 18);
+            _ = ChildProcesses.Signal(process.Id, ChildProcesses.Resume);
         }
 
         IsPaused = false;
     }
 
     /// <summary>kill -9.</summary>
-    public void Kill() => KillProcess(_process);
+    public void Kill() => ChildProcesses.Kill(_process);
 
     private async Task WaitHealthyAsync(TimeSpan timeout)
     {
@@ -149,24 +149,7 @@ public sealed class FrontendProcess : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    private static void KillProcess(Process? process)
-    {
-        try
-        {
-            if (process is { HasExited: false })
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit(5000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            // Already gone.
-        }
-    }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int SignalProcess(int pid, int signal);
 
     private static string BinaryDirectory()
     {

@@ -262,19 +262,19 @@ public sealed class LocalCluster : IAsyncDisposable
             _process.BeginOutputReadLine();
             _process.BeginErrorReadLine();
             var process = _process;
-            AppDomain.CurrentDomain.ProcessExit += (_, _) => KillProcess(process);
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => ChildProcesses.Kill(process);
             await WaitHealthyAsync(TimeSpan.FromSeconds(60));
         }
 
         /// <summary>kill -9: no goodbye to the cluster, no last writes.</summary>
-        public void Kill() => KillProcess(_process);
+        public void Kill() => ChildProcesses.Kill(_process);
 
         /// <summary>A graceful stop (SIGTERM): the silo leaves the cluster and deactivates its grains.</summary>
         public async Task StopAsync()
         {
             if (_process is { HasExited: false } process)
             {
-                _ = SignalProcess(process.Id, 15);
+                _ = ChildProcesses.Signal(process.Id, ChildProcesses.Terminate);
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
                 try
                 {
@@ -282,7 +282,7 @@ public sealed class LocalCluster : IAsyncDisposable
                 }
                 catch (OperationCanceledException)
                 {
-                    KillProcess(process);
+                    ChildProcesses.Kill(process);
                 }
             }
         }
@@ -323,24 +323,7 @@ public sealed class LocalCluster : IAsyncDisposable
             }
         }
 
-        private static void KillProcess(Process? process)
-        {
-            try
-            {
-                if (process is { HasExited: false })
-                {
-                    process.Kill(entireProcessTree: true);
-                    process.WaitForExit(5000);
-                }
-            }
-            catch (InvalidOperationException)
-            {
-                // Already gone.
-            }
-        }
 
-        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-        private static extern int SignalProcess(int pid, int signal);
 
         internal static string SiloBinaryDirectory()
         {

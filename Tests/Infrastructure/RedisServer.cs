@@ -88,10 +88,8 @@ public sealed class RedisServer : IAsyncLifetime
     }
 
     /// <summary>Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open but nothing answers, like a network partition.</summary>
-    public void Freeze(bool frozen) => _ = SignalProcess(_process!.Id, frozen ? 19 : 18);
+    public void Freeze(bool frozen) => _ = ChildProcesses.Signal(_process!.Id, frozen ? ChildProcesses.Pause : ChildProcesses.Resume);
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int SignalProcess(int pid, int signal);
 
     private async Task StartProcessAsync()
     {
