@@ -10,6 +10,38 @@ internal static class ChildProcesses
     public const int Pause = 19; // SIGSTOP
     public const int Resume = 18; // SIGCONT
 
+    /// <summary>
+    /// Starts <paramref name="assembly"/> of <paramref name="directory"/> with <c>dotnet</c>, its HTTP on a loopback
+    /// port, with <paramref name="environment"/>; its output goes to <paramref name="logPath"/> (where the token-leak
+    /// check reads it), and it is killed if the test process exits first.
+    /// </summary>
+    public static Process StartDotnet(string directory, string assembly, int httpPort, IReadOnlyDictionary<string, string> environment, string logPath)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(directory, assembly), "--urls", $"http://127.0.0.1:{httpPort}" },
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"{assembly} did not start.");
+        var log = new StreamWriter(logPath) { AutoFlush = true };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
+        process.Exited += (_, _) => log.Dispose();
+        process.EnableRaisingEvents = true;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Kill(process);
+        return process;
+    }
+
     /// <summary>Kills the process and its children at once (kill -9) and waits a little for it to be gone.</summary>
     public static void Kill(Process? process)
     {

@@ -38,15 +38,6 @@ public sealed class FrontendProcess : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var directory = BinaryDirectory();
-        var start = new ProcessStartInfo("dotnet")
-        {
-            ArgumentList = { Path.Combine(directory, "SessionGrains.HistoryFrontend.dll"), "--urls", $"http://127.0.0.1:{HttpPort}" },
-            WorkingDirectory = directory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
         var environment = new Dictionary<string, string>
         {
             ["SessionStore__Redis"] = _cluster.RedisConfiguration,
@@ -63,21 +54,8 @@ public sealed class FrontendProcess : IAsyncDisposable
             environment[key] = value;
         }
 
-        foreach (var (key, value) in environment)
-        {
-            start.Environment[key] = value;
-        }
-
-        _process = Process.Start(start) ?? throw new InvalidOperationException("The frontend process did not start.");
-        var log = new StreamWriter(Path.Combine(_cluster.WorkDirectory, $"frontend{Index}-{++_starts}.log")) { AutoFlush = true };
-        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
-        _process.Exited += (_, _) => log.Dispose();
-        _process.EnableRaisingEvents = true;
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        var process = _process;
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => ChildProcesses.Kill(process);
+        _process = ChildProcesses.StartDotnet(BinaryDirectory(), "SessionGrains.HistoryFrontend.dll", HttpPort, environment,
+            Path.Combine(_cluster.WorkDirectory, $"frontend{Index}-{++_starts}.log"));
         await WaitHealthyAsync(TimeSpan.FromSeconds(60));
     }
 

@@ -227,15 +227,6 @@ public sealed class LocalCluster : IAsyncDisposable
 
         public async Task StartAsync()
         {
-            var directory = SiloBinaryDirectory();
-            var start = new ProcessStartInfo("dotnet")
-            {
-                ArgumentList = { Path.Combine(directory, "SessionGrains.Silo.dll"), "--urls", $"http://127.0.0.1:{HttpPort}" },
-                WorkingDirectory = directory,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
             var environment = new Dictionary<string, string>(_cluster.Environment)
             {
                 ["SessionStore__Redis"] = _cluster.RedisConfiguration,
@@ -248,21 +239,8 @@ public sealed class LocalCluster : IAsyncDisposable
                 ["ASPNETCORE_ENVIRONMENT"] = "Production",
                 ["DOTNET_gcServer"] = "0",
             };
-            foreach (var (key, value) in environment)
-            {
-                start.Environment[key] = value;
-            }
-
-            _process = Process.Start(start) ?? throw new InvalidOperationException("The silo process did not start.");
-            var log = new StreamWriter(Path.Combine(_cluster.WorkDirectory, $"silo{Index}-{++_starts}.log")) { AutoFlush = true };
-            _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
-            _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) { log.WriteLine(e.Data); } };
-            _process.Exited += (_, _) => log.Dispose();
-            _process.EnableRaisingEvents = true;
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-            var process = _process;
-            AppDomain.CurrentDomain.ProcessExit += (_, _) => ChildProcesses.Kill(process);
+            _process = ChildProcesses.StartDotnet(SiloBinaryDirectory(), "SessionGrains.Silo.dll", HttpPort, environment,
+                Path.Combine(_cluster.WorkDirectory, $"silo{Index}-{++_starts}.log"));
             await WaitHealthyAsync(TimeSpan.FromSeconds(60));
         }
 
