@@ -100,8 +100,11 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
         return false;
     }
 
-    public Task<SessionInfo?> ValidateAsync(string sessionId, ClientInfo? client) =>
-        TryAnswer(sessionId, client, out var session) ? Task.FromResult(session) : AskGrainAsync(sessionId, client);
+    /// <summary>
+    /// A validation memory could not answer: <see cref="SessionStore"/> tries <see cref="TryAnswer"/> first, outside
+    /// its retry policy and tracing, and comes here only on a miss, so the cache is not looked up twice.
+    /// </summary>
+    public Task<SessionInfo?> ValidateAsync(string sessionId, ClientInfo? client) => AskGrainAsync(sessionId, client);
 
     public Task<LeasedValidation> ValidateLeasedAsync(string sessionId, ClientInfo? client, LeaseRequest lease) =>
         _grainPath.ValidateLeasedAsync(sessionId, client, lease);
