@@ -64,11 +64,16 @@ public sealed class ClientLibraryTests(RedisServer redis)
         builder.Logging.AddTokenLogWatch();
         builder.UseOrleans(silo => silo
             .UseLocalhostClustering(RedisServer.FreePort(), RedisServer.FreePort(), serviceId: "embedded-" + Guid.NewGuid().ToString("N")[..6])
-            .AddSessionGrains(o => o.DefaultIdleTimeout = TimeSpan.FromMinutes(5)));
+            .AddSessionGrains(o => o.DefaultIdleTimeout = TimeSpan.FromMinutes(5))
+            .Configure<Orleans.Configuration.GrainDirectoryOptions>(o => o.RangeLeaseDuration = TimeSpan.FromSeconds(45)));
         builder.Services.AddSessionStore();
         using var host = builder.Build();
         await host.StartAsync(Ct);
         var store = host.Services.GetRequiredService<ISessionStore>();
+
+        // AddSessionGrains alone gives a host app the directory that never runs a session twice after a crash.
+        Assert.Equal("DistributedGrainDirectory", SiloHostTests.DefaultGrainDirectory(host.Services).GetType().Name);
+        Assert.Equal(TimeSpan.FromSeconds(45), host.Services.GetRequiredService<IOptions<Orleans.Configuration.GrainDirectoryOptions>>().Value.RangeLeaseDuration);
 
         var created = await store.CreateAsync("host-user", cancellationToken: Ct);
 

@@ -150,6 +150,19 @@ public sealed class SiloHostTests
         Assert.Single(services.GetServices<IValidateOptions<SessionStoreOptions>>());
     }
 
+    [Fact]
+    public void The_silo_runs_the_strongly_consistent_grain_directory_without_range_leases()
+    {
+        using var factory = SiloApiFactory.Create();
+        using var http = factory.CreateClient();
+
+        Assert.Equal("DistributedGrainDirectory", DefaultGrainDirectory(factory.Services).GetType().Name);
+        Assert.Equal(TimeSpan.Zero, factory.Services.GetRequiredService<IOptions<Orleans.Configuration.GrainDirectoryOptions>>().Value.RangeLeaseDuration);
+    }
+
+    internal static Orleans.GrainDirectory.IGrainDirectory DefaultGrainDirectory(IServiceProvider services) =>
+        services.GetRequiredKeyedService<Orleans.GrainDirectory.IGrainDirectory>(Orleans.GrainDirectory.GrainDirectoryAttribute.DEFAULT_GRAIN_DIRECTORY);
+
     [Theory]
     [InlineData("SessionStore:SiloPort", "0")]
     [InlineData("SessionStore:GatewayPort", "70000")]
