@@ -68,7 +68,9 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
     /// <summary>Estimated bytes the kept sessions take.</summary>
     public long Bytes => Volatile.Read(ref _bytes);
 
-    private TimeSpan RenewalPeriod => TimeSpan.FromSeconds(Volatile.Read(ref _leaseTicks) / 4.0 / Stopwatch.Frequency);
+    // Sixteen passes a lease, and each lease renewed at a random point between half and 30% of it left: renewals
+    // go out as a trickle, not as a burst of every session in use at once that queues ahead of validations.
+    private TimeSpan RenewalPeriod => TimeSpan.FromSeconds(Volatile.Read(ref _leaseTicks) / 16.0 / Stopwatch.Frequency);
 
     /// <summary>The grains' handle on this cache, made once, when the first lease is asked for.</summary>
     private ISessionCacheObserver Reference
@@ -130,7 +132,8 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
 
         if (answer is { Session: { } session, Budget: > 0 } && answer.Lease > TimeSpan.Zero && session.SessionId == sessionId)
         {
-            var leased = new Leased(session, client ?? session.LastSeenFrom, LeaseEnd(sentAt, answer.Lease), answer.Budget, answer.SignalsUntil);
+            var endsAt = LeaseEnd(sentAt, answer.Lease);
+            var leased = new Leased(session, client ?? session.LastSeenFrom, endsAt, RenewFrom(endsAt), answer.Budget, answer.SignalsUntil);
             if (_slots.TryUpdate(sessionId, leased, asking))
             {
                 Added(leased);
@@ -164,8 +167,8 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
     }
 
     /// <summary>
-    /// Renews the leases of sessions answered from memory since they were last reported and due within half a
-    /// lease, in one pass (the batching path sends them together); forgets sessions whose lease ended long ago.
+    /// Renews the leases of sessions answered from memory since they were last reported and past their renewal
+    /// point (the batching path sends each pass's together); forgets sessions whose lease ended long ago.
     /// </summary>
     private void RenewInUse()
     {
@@ -190,7 +193,7 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
                 {
                     RemoveIfStill(sessionId, leased);
                 }
-                else if (endsAt - now < leaseTicks / 2 && leased.HasUnreported)
+                else if (now >= leased.RenewFrom && leased.HasUnreported)
                 {
                     _ = RenewAsync(sessionId, leased);
                 }
@@ -214,7 +217,8 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
             if (answer is { Session: { } session, Budget: > 0 } && answer.Lease > TimeSpan.Zero && session.Version == leased.Session.Version
                 && _slots.TryGetValue(sessionId, out var current) && ReferenceEquals(current, leased))
             {
-                leased.Renew(session, LeaseEnd(sentAt, answer.Lease), answer.Budget, answer.SignalsUntil);
+                var endsAt = LeaseEnd(sentAt, answer.Lease);
+                leased.Renew(session, endsAt, RenewFrom(endsAt), answer.Budget, answer.SignalsUntil);
             }
             else
             {
@@ -237,6 +241,8 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
 
         return sentAt + ticks;
     }
+
+    private long RenewFrom(long endsAt) => endsAt - (long)(Volatile.Read(ref _leaseTicks) * (0.3 + 0.2 * Random.Shared.NextDouble()));
 
     /// <summary>Puts <paramref name="slot"/> in place of whatever the session had; returns that.</summary>
     private Slot? Place(string sessionId, Slot slot)
@@ -316,11 +322,12 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
     private sealed class Asking : Slot;
 
     /// <summary>A session as its grain answered it, with the lease that lets this process answer for it.</summary>
-    private sealed class Leased(SessionInfo session, ClientInfo? client, long leaseEndsAt, int budget, DateTimeOffset? signalsUntil) : Slot
+    private sealed class Leased(SessionInfo session, ClientInfo? client, long leaseEndsAt, long renewFrom, int budget, DateTimeOffset? signalsUntil) : Slot
     {
         private SessionInfo _session = session with { Signals = session.Signals & LastingSignals };
         private long _signalsUntilTicks = signalsUntil?.UtcTicks ?? long.MaxValue;
         private long _leaseEndsAt = leaseEndsAt;
+        private long _renewFrom = renewFrom;
         private int _budget = budget;
         private int _unreported;
         private long _lastAnsweredTicks;
@@ -328,6 +335,9 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
         public SessionInfo Session => Volatile.Read(ref _session);
 
         public long LeaseEndsAt => Volatile.Read(ref _leaseEndsAt);
+
+        /// <summary>From when the renewal pass renews this lease (if it was used).</summary>
+        public long RenewFrom => Volatile.Read(ref _renewFrom);
 
         public long LastUsed { get; private set; } = Environment.TickCount64;
 
@@ -372,8 +382,9 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
             return count == 0 ? default : new LeaseReport(count, new DateTimeOffset(Volatile.Read(ref _lastAnsweredTicks), TimeSpan.Zero));
         }
 
-        public void Renew(SessionInfo session, long leaseEndsAt, int budget, DateTimeOffset? signalsUntil)
+        public void Renew(SessionInfo session, long leaseEndsAt, long renewFrom, int budget, DateTimeOffset? signalsUntil)
         {
+            Volatile.Write(ref _renewFrom, renewFrom);
             Volatile.Write(ref _session, session with { Signals = session.Signals & LastingSignals });
             Volatile.Write(ref _signalsUntilTicks, signalsUntil?.UtcTicks ?? long.MaxValue);
             Volatile.Write(ref _budget, budget);
