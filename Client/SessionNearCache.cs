@@ -116,8 +116,13 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
     {
         _metrics.Misses.Add(1);
         var asking = new Asking();
-        var previous = Place(sessionId, asking) as Leased;
-        var report = previous?.TakeReport() ?? default;
+        if (!TryPlace(sessionId, asking, out var previous))
+        {
+            // An update from this process is under way: only its answer may be kept.
+            return (await _grainPath.ValidateLeasedAsync(sessionId, client, new LeaseRequest(Reference, default)).ConfigureAwait(false)).Session;
+        }
+
+        var report = (previous as Leased)?.TakeReport() ?? default;
         var sentAt = Stopwatch.GetTimestamp();
         LeasedValidation answer;
         try
@@ -130,19 +135,57 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
             throw;
         }
 
-        if (answer is { Session: { } session, Budget: > 0 } && answer.Lease > TimeSpan.Zero && session.SessionId == sessionId)
+        Keep(sessionId, asking, answer.Session, client, sentAt, answer.Lease, answer.Budget, answer.SignalsUntil);
+        return answer.Session;
+    }
+
+    /// <summary>
+    /// An update from this process: its copy is dropped before the change is sent (so the grain need not call it
+    /// back), and the updated session is kept with the lease that comes in the same answer, unless a recall came in
+    /// between. While it is under way no other answer for the session is kept, as it may carry an older version.
+    /// </summary>
+    public async Task<SessionUpdateResult> UpdateAsync(string sessionId, SessionUpdate change, long? expectedVersion)
+    {
+        var grain = _grains.Session(sessionId);
+        var updating = new Updating();
+        if (!TryPlace(sessionId, updating, out var previous))
         {
-            var endsAt = LeaseEnd(sentAt, answer.Lease);
-            var leased = new Leased(session, client ?? session.LastSeenFrom, endsAt, RenewFrom(endsAt), answer.Budget, answer.SignalsUntil);
-            if (_slots.TryUpdate(sessionId, leased, asking))
+            // Another update from here is under way: this one calls every holder back, this process included.
+            return await grain.UpdateAsync(change, expectedVersion).ConfigureAwait(false);
+        }
+
+        var report = (previous as Leased)?.TakeReport() ?? default;
+        var sentAt = Stopwatch.GetTimestamp();
+        LeasedUpdate answer;
+        try
+        {
+            answer = await grain.UpdateLeasedAsync(change, expectedVersion, new LeaseRequest(Reference, report)).ConfigureAwait(false);
+        }
+        catch
+        {
+            RemoveIfStill(sessionId, updating);
+            throw;
+        }
+
+        Keep(sessionId, updating, answer.Result.Session, client: null, sentAt, answer.Lease, answer.Budget, signalsUntil: null);
+        return answer.Result;
+    }
+
+    /// <summary>Keeps an answer with its lease in place of <paramref name="mark"/>, if the mark is still there (no recall came); else drops the mark.</summary>
+    private void Keep(string sessionId, Slot mark, SessionInfo? session, ClientInfo? client, long sentAt, TimeSpan lease, int budget, DateTimeOffset? signalsUntil)
+    {
+        if (session is not null && budget > 0 && lease > TimeSpan.Zero && session.SessionId == sessionId)
+        {
+            var endsAt = LeaseEnd(sentAt, lease);
+            var leased = new Leased(session, client ?? session.LastSeenFrom, endsAt, RenewFrom(endsAt), budget, signalsUntil);
+            if (_slots.TryUpdate(sessionId, leased, mark))
             {
                 Added(leased);
-                return session;
+                return;
             }
         }
 
-        RemoveIfStill(sessionId, asking);
-        return answer.Session;
+        RemoveIfStill(sessionId, mark);
     }
 
     /// <summary>Called by a session grain before its session changes: drop it and report what was answered from memory.</summary>
@@ -244,22 +287,33 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
 
     private long RenewFrom(long endsAt) => endsAt - (long)(Volatile.Read(ref _leaseTicks) * (0.3 + 0.2 * Random.Shared.NextDouble()));
 
-    /// <summary>Puts <paramref name="slot"/> in place of whatever the session had; returns that.</summary>
-    private Slot? Place(string sessionId, Slot slot)
+    /// <summary>
+    /// Puts <paramref name="slot"/> in place of whatever the session had (<paramref name="previous"/>), unless an
+    /// update from this process is under way.
+    /// </summary>
+    private bool TryPlace(string sessionId, Slot slot, out Slot? previous)
     {
         while (true)
         {
             if (_slots.TryGetValue(sessionId, out var old))
             {
+                if (old is Updating)
+                {
+                    previous = null;
+                    return false;
+                }
+
                 if (_slots.TryUpdate(sessionId, slot, old))
                 {
                     Removed(old);
-                    return old;
+                    previous = old;
+                    return true;
                 }
             }
             else if (_slots.TryAdd(sessionId, slot))
             {
-                return null;
+                previous = null;
+                return true;
             }
         }
     }
@@ -320,6 +374,9 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
 
     /// <summary>A validation is asking the grain; its answer is kept only if this mark is still in place.</summary>
     private sealed class Asking : Slot;
+
+    /// <summary>An update from this process is under way; only its answer may be kept, and only if this mark is still in place.</summary>
+    private sealed class Updating : Slot;
 
     /// <summary>A session as its grain answered it, with the lease that lets this process answer for it.</summary>
     private sealed class Leased(SessionInfo session, ClientInfo? client, long leaseEndsAt, long renewFrom, int budget, DateTimeOffset? signalsUntil) : Slot

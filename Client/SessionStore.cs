@@ -82,7 +82,12 @@ public sealed class SessionStore : ISessionStore
         }
 
         using var activity = SessionStoreActivities.Start("Update", parsed.SessionId);
-        var result = await Change(() => Session(parsed.SessionId).UpdateAsync(change, expectedVersion), r => r.Session is null, cancellationToken).ConfigureAwait(false);
+        var result = await Change(
+            () => Validations is SessionNearCache cache
+                ? cache.UpdateAsync(parsed.SessionId, change, expectedVersion)
+                : Session(parsed.SessionId).UpdateAsync(change, expectedVersion),
+            r => r.Session is null,
+            cancellationToken).ConfigureAwait(false);
         return result.CurrentVersion is { } current
             ? throw new SessionVersionConflictException(expectedVersion ?? 0, current)
             : result.Session;

@@ -32,6 +32,14 @@ public interface ISessionGrain : IGrainWithStringKey
     /// <summary>Applies a change. Calls are processed one at a time, so concurrent updates never lose each other.</summary>
     [Alias("update")]
     Task<SessionUpdateResult> UpdateAsync(SessionUpdate change, long? expectedVersion);
+
+    /// <summary>
+    /// Applies a change for a frontend that has already dropped its own copy of the session: every other holder
+    /// is called back, and the updated session comes with a lease, so the frontend's next validation is answered
+    /// from its memory.
+    /// </summary>
+    [Alias("update-leased")]
+    Task<LeasedUpdate> UpdateLeasedAsync(SessionUpdate change, long? expectedVersion, LeaseRequest lease);
 }
 
 /// <summary>Outcome of <see cref="ISessionGrain.UpdateAsync"/>.</summary>

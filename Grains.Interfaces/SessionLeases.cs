@@ -57,3 +57,13 @@ public readonly record struct LeasedValidation(
     [property: Id(1)] TimeSpan Lease,
     [property: Id(2)] int Budget,
     [property: Id(3)] DateTimeOffset? SignalsUntil = null);
+
+/// <summary>An update's outcome with the lease that came with the updated session.</summary>
+/// <param name="Result">What <see cref="ISessionGrain.UpdateAsync"/> would have answered.</param>
+/// <param name="Lease">As <see cref="LeasedValidation.Lease"/>; zero when nothing is lent.</param>
+/// <param name="Budget">As <see cref="LeasedValidation.Budget"/>.</param>
+[GenerateSerializer, Immutable, Alias("sessiongrains.leased-update")]
+public readonly record struct LeasedUpdate(
+    [property: Id(0)] SessionUpdateResult Result,
+    [property: Id(1)] TimeSpan Lease,
+    [property: Id(2)] int Budget);

@@ -128,7 +128,34 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         return StorageConflicts.RetryAsync(() => UpdateCoreAsync(change, expectedVersion), ReloadAsync);
     }
 
-    private async Task<SessionUpdateResult> UpdateCoreAsync(SessionUpdate change, long? expectedVersion)
+    public Task<LeasedUpdate> UpdateLeasedAsync(SessionUpdate change, long? expectedVersion, LeaseRequest lease)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        ArgumentNullException.ThrowIfNull(lease.Holder);
+        return StorageConflicts.RetryAsync(() => UpdateLeasedCoreAsync(change, expectedVersion, lease), ReloadAsync);
+    }
+
+    private async Task<LeasedUpdate> UpdateLeasedCoreAsync(SessionUpdate change, long? expectedVersion, LeaseRequest lease)
+    {
+        if (_session is not null)
+        {
+            AccountCachedValidations(lease.Report);
+        }
+
+        var result = await UpdateCoreAsync(change, expectedVersion, lease.Holder);
+
+        // A signal that lasts shows only on the grain's answers: the frontend asks again instead of holding a copy without it.
+        if (result.Session is null || _options.LeaseDuration <= TimeSpan.Zero || LastingSignals() != SessionSignals.None)
+        {
+            return new LeasedUpdate(result, TimeSpan.Zero, 0);
+        }
+
+        await GrantAsync(lease.Holder);
+        return new LeasedUpdate(result, _options.LeaseDuration, LeaseBudget());
+    }
+
+    /// <param name="updater">A near cache that dropped its copy before it sent the change: the one holder not called back.</param>
+    private async Task<SessionUpdateResult> UpdateCoreAsync(SessionUpdate change, long? expectedVersion, ISessionCacheObserver? updater = null)
     {
         var now = _time.GetUtcNow();
         var expired = await IsExpiredAsync(now);
@@ -150,7 +177,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         }
 
         var updated = SessionRules.Apply(session, change, _options, now);
-        await RecallLeasesAsync();
+        await RecallLeasesAsync(except: updater);
         await WriteAsync(updated);
         return new SessionUpdateResult(updated, null);
     }

@@ -123,6 +123,63 @@ public sealed class NearCacheTests(RedisServer redis) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_update_through_a_frontend_leaves_the_new_version_in_its_memory_and_recalls_the_others()
+    {
+        var created = await HeldEverywhereAsync();
+        var (updater, _, grains) = _frontends[0];
+        var asked = grains.Validations;
+
+        var updated = await updater.UpdateAsync(created.Token.Value, new SessionUpdate { Role = "changed" }, expectedVersion: 1, Ct);
+        var seen = await updater.ValidateAsync(created.Token.Value, cancellationToken: Ct);
+
+        Assert.Equal(("changed", 2L), (seen!.Role, seen.Version));
+        Assert.Equal(updated!.Version, seen.Version);
+        Assert.Equal(asked, grains.Validations); // answered from the lease that came with the update
+        foreach (var (store, _, _) in _frontends.Skip(1))
+        {
+            Assert.Equal(2L, (await store.ValidateAsync(created.Token.Value, cancellationToken: Ct))!.Version);
+        }
+    }
+
+    [Fact]
+    public async Task Validations_racing_updates_through_the_same_frontend_never_see_a_version_older_than_a_returned_update()
+    {
+        // Answers to validations sent before an update may arrive after it: none of them may be kept over the update's.
+        var created = await Writer.CreateAsync(NewUser(), cancellationToken: Ct);
+        var token = created.Token.Value;
+        var (store, _, _) = _frontends[0];
+        long returned = 0;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var stale = new List<string>();
+        var validators = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var floor = Volatile.Read(ref returned);
+                var seen = await store.ValidateAsync(token, cancellationToken: Ct);
+                if (seen!.Version < floor)
+                {
+                    lock (stale)
+                    {
+                        stale.Add($"version {seen.Version} after version {floor} had returned");
+                    }
+                }
+            }
+        }, Ct)).ToList();
+
+        for (var i = 0; i < 200; i++)
+        {
+            var updated = await (i % 3 == 0 ? Writer : store).UpdateAsync(token, new SessionUpdate { Role = "r" + i }, cancellationToken: Ct);
+            Volatile.Write(ref returned, updated!.Version);
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(validators);
+        Assert.Empty(stale);
+        Assert.Equal(201L, (await store.ValidateAsync(token, cancellationToken: Ct))!.Version);
+    }
+
+    [Fact]
     public async Task A_session_used_only_through_one_frontends_memory_does_not_expire_at_its_grain()
     {
         var created = await Writer.CreateAsync(NewUser(), new SessionCreateOptions { IdleTimeout = TimeSpan.FromMinutes(10) }, Ct);
