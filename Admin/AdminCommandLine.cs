@@ -140,11 +140,11 @@ public static partial class AdminCommandLine
 
             await output.WriteLineAsync(key);
             await output.WriteLineAsync();
-            await output.WriteLineAsync("To rotate keys (every silo and frontend must agree):");
-            await output.WriteLineAsync($"  1. Put the new key first in SessionStore:TokenKeys, the current one after it: \"{id}:...,<old id>:...\".");
-            await output.WriteLineAsync("     Roll it out to every silo and every frontend; new tokens are signed with the first key, old ones still validate.");
-            await output.WriteLineAsync("  2. Keep the old key until every token signed with it has expired (the longest absolute timeout).");
-            await output.WriteLineAsync("  3. Remove the old key everywhere; tokens still signed with it stop validating.");
+            await output.WriteLineAsync("To rotate keys (every silo and frontend, one process at a time; docs/keys.md):");
+            await output.WriteLineAsync($"  1. Add the new key second in SessionStore:TokenKeys: \"<old id>:...,{id}:...\". Every process now accepts it.");
+            await output.WriteLineAsync($"  2. Promote it: \"{id}:...,<old id>:...\". New tokens are signed with the first key; old ones still validate.");
+            await output.WriteLineAsync("  3. Keep the old key until every token signed with it has expired (the longest absolute timeout).");
+            await output.WriteLineAsync("  4. Remove the old key everywhere; tokens still signed with it stop validating.");
             await output.WriteLineAsync("Keep the key out of source control and logs: it is a secret like a password.");
             return ExitCodes.Ok;
         });

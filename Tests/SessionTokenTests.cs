@@ -136,6 +136,27 @@ public sealed class SessionTokenTests
     }
 
     [Fact]
+    public void The_rolling_key_rotation_of_the_docs_never_rejects_a_token_while_processes_disagree()
+    {
+        // docs/keys.md: add the new key second everywhere, then promote it, then drop the old one; processes move one at a time.
+        var oldKey = SessionTokenKey.Generate("k1");
+        var newKey = SessionTokenKey.Generate("k2");
+        SessionTokenCodec[] steps = [new([oldKey]), new([oldKey, newKey]), new([newKey, oldKey])];
+
+        // During each roll-out, processes on the step before and the step after sign and check each other's tokens.
+        for (var i = 1; i < steps.Length; i++)
+        {
+            foreach (var (signer, checker) in new[] { (steps[i - 1], steps[i]), (steps[i], steps[i - 1]) })
+            {
+                Assert.True(checker.TryParse(signer.Create().Value, out _), $"step {i}: a token was rejected while processes disagreed");
+            }
+        }
+
+        // Putting the new key first straight away would not be safe: a process still on the old list rejects its tokens.
+        Assert.False(steps[0].TryParse(steps[2].Create().Value, out _));
+    }
+
+    [Fact]
     public void Keys_are_read_from_configuration_newest_first()
     {
         var secret1 = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
