@@ -226,10 +226,24 @@ public sealed class RedisServer : IAsyncLifetime
     /// <summary>A port that was free a moment ago on 127.0.0.1.</summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        // The OS may hand the same just-released port to two calls in a row (a silo port equal to its gateway
+        // port failed a CI run): no port is given out twice in one test run.
+        while (true)
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            lock (GivenPorts)
+            {
+                if (GivenPorts.Add(port))
+                {
+                    return port;
+                }
+            }
+        }
     }
+
+    private static readonly HashSet<int> GivenPorts = [];
 
     /// <summary>The full path of a program on PATH (or /usr/sbin, /usr/bin), or an error that says what to install.</summary>
     public static string FindExecutable(string name)
