@@ -4,9 +4,8 @@ using Orleans.Storage;
 namespace SessionGrains;
 
 /// <summary>
-/// The storage the session grains see: the configured provider (Redis or memory), counted in
-/// <see cref="SessionGrainsMetrics"/>, with Redis the key TTL backstop applied after each write, and any
-/// failure but an etag conflict reported as <see cref="SessionStoreUnavailableException"/> (HTTP 503), so
+/// The storage the session grains see: the configured provider (<see cref="RedisStateStorage"/> or memory), counted
+/// in <see cref="SessionGrainsMetrics"/>, with any failure but an etag conflict reported as <see cref="SessionStoreUnavailableException"/> (HTTP 503), so
 /// callers get one clear error whatever the provider threw. The in-memory store ends with the last silo:
 /// while that one stops, writes to it are skipped (<see cref="LastSiloShutdown"/>), as nothing could keep them.
 /// </summary>
@@ -14,7 +13,6 @@ internal sealed partial class SessionGrainStorage(
     string name,
     IGrainStorage inner,
     SessionGrainsMetrics metrics,
-    RedisSessionExpiryBackstop? expiryBackstop,
     LastSiloShutdown? endsWithLastSilo,
     ILogger<SessionGrainStorage> logger) : IGrainStorage
 {
@@ -26,14 +24,7 @@ internal sealed partial class SessionGrainStorage(
         GuardAsync("read", () => inner.ReadStateAsync(stateName, grainId, grainState));
 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
-        StoreEndsNow ? Task.CompletedTask : GuardAsync("write", async () =>
-        {
-            await inner.WriteStateAsync(stateName, grainId, grainState).ConfigureAwait(false);
-            if (expiryBackstop is not null && grainState.State is IExpiringState expiring)
-            {
-                await expiryBackstop.ApplyAsync(grainId, expiring).ConfigureAwait(false);
-            }
-        });
+        StoreEndsNow ? Task.CompletedTask : GuardAsync("write", () => inner.WriteStateAsync(stateName, grainId, grainState));
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
         StoreEndsNow ? Task.CompletedTask : GuardAsync("clear", () => inner.ClearStateAsync(stateName, grainId, grainState));

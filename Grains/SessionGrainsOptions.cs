@@ -50,6 +50,12 @@ public sealed class SessionGrainsOptions
     public TimeSpan StorageExpiryMargin { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// How records are laid out in Redis. <see cref="RedisStorageFormat.Legacy"/> only while a rolling upgrade
+    /// from a build that wrote it runs (docs/storage.md). Default <see cref="RedisStorageFormat.Compact"/>.
+    /// </summary>
+    public RedisStorageFormat RedisStorageFormat { get; set; } = RedisStorageFormat.Compact;
+
+    /// <summary>
     /// Width of an expiry bucket: sessions are checked for cleanup at the first bucket boundary after their
     /// expiry, one reminder per bucket (16 shards each). Wider buckets mean fewer reminders and later
     /// cleanup; expiry itself is exact either way. Must be the same on every silo. Default 1 minute.

@@ -77,28 +77,31 @@ public static class SessionGrainsSiloBuilderExtensions
             var inner = name + (redis is null ? ".Memory" : ".Redis");
             if (redis is null)
             {
-                // The same serializer as Redis, so the embedded default stores exactly what production stores.
+                // JSON copies: what a grain holds is never the stored object itself.
                 builder.AddMemoryGrainStorage(inner, o => o.GrainStorageSerializer = new StorageJsonSerializer());
             }
             else
             {
-                builder.AddRedisGrainStorage(inner, optionsBuilder => optionsBuilder.Configure<IOptions<ClusterOptions>, IOptions<SessionClusterOptions>>((o, cluster, sessionCluster) =>
+                // Orleans' Redis provider reads and writes the legacy format; RedisStateStorage uses it for that alone.
+                var legacy = name + ".RedisLegacy";
+                builder.AddRedisGrainStorage(legacy, optionsBuilder => optionsBuilder.Configure<IOptions<ClusterOptions>, IOptions<SessionClusterOptions>>((o, cluster, sessionCluster) =>
                 {
                     o.ConfigurationOptions = ParseRedis(sessionCluster);
-                    o.GetStorageKey = (_, grainId) => StorageKey(cluster.Value.ServiceId, grainId);
+                    o.GetStorageKey = (_, grainId) => RedisStateStorage.LegacyKeyOf(cluster.Value.ServiceId, grainId);
                     o.DeleteStateOnClear = true;
                     o.GrainStorageSerializer = new StorageJsonSerializer();
                 }));
+                services.AddKeyedSingleton<IGrainStorage>(inner, (sp, _) => new RedisStateStorage(
+                    sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+                    sp.GetRequiredKeyedService<IGrainStorage>(legacy),
+                    sp.GetRequiredService<RedisConnection>(),
+                    sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value));
             }
 
             services.AddKeyedSingleton<IGrainStorage>(name, (sp, _) => new SessionGrainStorage(
                 name,
                 sp.GetRequiredKeyedService<IGrainStorage>(inner),
                 sp.GetRequiredService<SessionGrainsMetrics>(),
-                redis is null ? null : new RedisSessionExpiryBackstop(
-                    grainId => StorageKey(sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId, grainId),
-                    sp.GetRequiredService<RedisConnection>(),
-                    sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value),
                 redis is null ? sp.GetRequiredService<LastSiloShutdown>() : null,
                 sp.GetRequiredService<ILogger<SessionGrainStorage>>()));
         }
@@ -130,7 +133,4 @@ public static class SessionGrainsSiloBuilderExtensions
     private static ConfigurationOptions ParseRedis(IOptions<SessionClusterOptions> cluster) =>
         cluster.Value.ParseRedis()
             ?? throw new InvalidOperationException($"{RedisConfiguration.RedisSetting} was set when the silo was configured and is not now.");
-
-    /// <summary>The Redis key of a grain's state: <c>{serviceId}/state/{grainType}/{key}</c>.</summary>
-    internal static RedisKey StorageKey(string serviceId, GrainId grainId) => $"{serviceId}/state/{grainId}";
 }

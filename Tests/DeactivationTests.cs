@@ -36,8 +36,7 @@ public sealed class DeactivationTests(RedisServer redis)
         var reloaded = await cluster.Store.ValidateAsync(created.Token.Value, cancellationToken: Ct);
         Assert.NotNull(reloaded);
         Assert.Equal(slid!.LastAccessedAt, created.Session.CreatedAt.AddSeconds(30));
-        var stored = await redis.Database.HashGetAsync(cluster.SessionKey(created.Session.SessionId), "data");
-        Assert.Contains(slid.LastAccessedAt.ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture), stored.ToString(), StringComparison.Ordinal);
+        Assert.Equal(slid.LastAccessedAt, (await cluster.StoredSessionAsync(created.Session.SessionId))?.Session?.LastAccessedAt);
     }
 
     [Fact]
@@ -63,9 +62,9 @@ public sealed class DeactivationTests(RedisServer redis)
         var listed = (await cluster.Store.ListByUserAsync("idle-index-user", cancellationToken: Ct)).Sessions.Select(s => s.SessionId).Order();
         Assert.Equal(created.Select(c => c.Session.SessionId).Order(), listed);
         var buckets = new List<string>();
-        await foreach (var key in redis.Server.KeysAsync(pattern: cluster.ServiceId + "/state/" + SiloGrainTypeNames.ExpiryBucketPage + "/*"))
+        await foreach (var key in redis.Server.KeysAsync(pattern: cluster.ServiceId + "/p/*"))
         {
-            buckets.Add((await redis.Database.HashGetAsync(key, "data")).ToString());
+            buckets.Add((await StoredRecords.JsonAsync(redis.Database, key))!);
         }
 
         Assert.All(created, c => Assert.Contains(buckets, b => b.Contains(c.Session.SessionId, StringComparison.Ordinal)));
@@ -151,10 +150,10 @@ public sealed class DeactivationTests(RedisServer redis)
         Assert.True(log.Entries.IsEmpty, "warnings and errors while the last silo stopped:\n" + string.Join("\n", log.Entries.Take(5)));
         if (onRedis)
         {
-            var slid = created[0].Session.LastAccessedAt.AddMinutes(1).ToString("yyyy-MM-ddTHH:mm:ss", CultureInfo.InvariantCulture);
+            var slid = created[0].Session.LastAccessedAt.AddMinutes(1);
             foreach (var session in created)
             {
-                Assert.Contains(slid, (await redis.Database.HashGetAsync(cluster.SessionKey(session.Session.SessionId), "data")).ToString(), StringComparison.Ordinal);
+                Assert.Equal(slid, (await cluster.StoredSessionAsync(session.Session.SessionId))?.Session?.LastAccessedAt);
             }
         }
     }

@@ -104,7 +104,7 @@ public sealed class DistributedCacheTests(RedisClusterFixture fixture)
         await Cache.SetAsync(key, [7], new DistributedCacheEntryOptions { SlidingExpiration = TimeSpan.FromMinutes(5) }, Ct);
 
         var keys = new List<string>();
-        await foreach (var stored in Cluster.Redis!.Server.KeysAsync(pattern: Cluster.ServiceId + "/state/sessiongrains.cache-entry/*"))
+        await foreach (var stored in Cluster.Redis!.Server.KeysAsync(pattern: Cluster.ServiceId + "/e/*"))
         {
             keys.Add(stored.ToString());
         }
@@ -112,7 +112,7 @@ public sealed class DistributedCacheTests(RedisClusterFixture fixture)
         Assert.NotEmpty(keys);
         Assert.DoesNotContain(keys, k => k.Contains(key, StringComparison.Ordinal));
         var hashed = System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("sessiongrains-cache:" + key)));
-        var entryKey = Cluster.SessionKey(hashed).ToString().Replace("sessiongrains.session/", "sessiongrains.cache-entry/", StringComparison.Ordinal);
+        var entryKey = Cluster.ServiceId + "/e/" + hashed;
         Assert.Contains(entryKey, keys);
         Assert.NotNull(await Cluster.Redis.Database.KeyTimeToLiveAsync(entryKey)); // a sliding entry carries the storage backstop
     }

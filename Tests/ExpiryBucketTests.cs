@@ -10,8 +10,10 @@ namespace SessionGrains.Tests;
 /// </summary>
 public sealed class ExpiryBucketTests(RedisServer redis)
 {
-    // A bucket's stored entries: its record and its pages.
-    private const string AnyBucketEntry = SiloGrainTypeNames.ExpiryBucket + "*";
+    // Key patterns (after "{serviceId}/") of a bucket's stored entries: its record, its pages, or either.
+    private const string BucketRecords = "b/*";
+    private const string BucketPages = "p/*";
+    private const string AnyBucketEntry = "[bp]/*";
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
@@ -105,12 +107,12 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         }
 
         // While no silo runs, store the bucket the way buckets were stored before pages: the ids in its record.
-        var record = Assert.Single(await BucketEntriesAsync(serviceId, SiloGrainTypeNames.ExpiryBucket + "/*"));
+        var record = Assert.Single(await BucketEntriesAsync(serviceId, BucketRecords));
         var legacy = System.Text.Json.Nodes.JsonNode.Parse(record.Value)!.AsObject();
         legacy.Remove("pages");
         legacy["sessionIds"] = new System.Text.Json.Nodes.JsonArray(created.Session.SessionId);
-        await redis.Database.HashSetAsync(record.Key, "data", legacy.ToJsonString());
-        foreach (var page in await BucketEntriesAsync(serviceId, SiloGrainTypeNames.ExpiryBucketPage + "/*"))
+        await StoredRecords.WriteJsonAsync(redis.Database, record.Key, legacy.ToJsonString());
+        foreach (var page in await BucketEntriesAsync(serviceId, BucketPages))
         {
             await redis.Database.KeyDeleteAsync(page.Key);
         }
@@ -133,8 +135,8 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         await using var cluster = await SessionCluster.StartAsync(redis, 1);
         var bucketKey = $"{DateTimeOffset.UtcNow.AddSeconds(8).ToUnixTimeSeconds()}/0";
         var bucket = cluster.Grains.ExpiryBucket(bucketKey);
-        var recordKey = $"{cluster.ServiceId}/state/{SiloGrainTypeNames.ExpiryBucket}/{bucketKey}";
-        string PageKey(int number) => $"{cluster.ServiceId}/state/{SiloGrainTypeNames.ExpiryBucketPage}/{bucketKey}/{number}";
+        var recordKey = $"{cluster.ServiceId}/b/{bucketKey}";
+        string PageKey(int number) => $"{cluster.ServiceId}/p/{bucketKey}/{number}";
 
         await bucket.AddAsync("no-such-session-1");
         await PagesHoldingAsync(cluster, ["no-such-session-1"]);
@@ -144,23 +146,23 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         System.Text.Json.Nodes.JsonNode? record = null;
         await WaitUntilAsync(async () =>
         {
-            var data = await redis.Database.HashGetAsync(recordKey, "data");
-            record = data.IsNull ? null : System.Text.Json.Nodes.JsonNode.Parse((string)data!);
+            var data = await StoredRecords.JsonAsync(redis.Database, recordKey);
+            record = data is null ? null : System.Text.Json.Nodes.JsonNode.Parse(data);
             return record?["pages"]?.GetValue<int>() == 1;
         }, DateTime.UtcNow.AddSeconds(10));
         Assert.Equal(1, record?["pages"]?.GetValue<int>());
 
         // Another activation of the bucket (a duplicate after a silo failure) wrote page 1 and counted it.
         record!["pages"] = 2;
-        await redis.Database.HashSetAsync(recordKey, [new("etag", "foreign-etag"), new("data", record.ToJsonString())]);
-        await redis.Database.HashSetAsync(PageKey(1), [new("etag", "foreign-page"), new("data", "{\"sessionIds\":[\"no-such-session-foreign\"]}")]);
+        await StoredRecords.WriteJsonAsync(redis.Database, recordKey, record.ToJsonString());
+        await StoredRecords.WriteJsonAsync(redis.Database, PageKey(1), "{\"sessionIds\":[\"no-such-session-foreign\"]}");
 
         // This activation's next flush finds page 1 taken: it reloads, writes page 2 and counts three pages.
         await bucket.AddAsync("no-such-session-2");
         var pages = await PagesHoldingAsync(cluster, ["no-such-session-2"]);
         Assert.Contains("no-such-session-2", pages[PageKey(2)], StringComparison.Ordinal);
         Assert.Contains("no-such-session-foreign", pages[PageKey(1)], StringComparison.Ordinal);
-        Assert.Equal(3, System.Text.Json.Nodes.JsonNode.Parse((string)(await redis.Database.HashGetAsync(recordKey, "data"))!)!["pages"]!.GetValue<int>());
+        Assert.Equal(3, System.Text.Json.Nodes.JsonNode.Parse((await StoredRecords.JsonAsync(redis.Database, recordKey))!)!["pages"]!.GetValue<int>());
 
         // When due it checks all three pages' sessions (none exists) and deletes every page, the foreign one too.
         await WaitUntilAsync(async () => (await BucketEntriesAsync(cluster, AnyBucketEntry)).Count == 0, DateTime.UtcNow.AddSeconds(20));
@@ -174,9 +176,9 @@ public sealed class ExpiryBucketTests(RedisServer redis)
     private async Task<Dictionary<string, string>> BucketEntriesAsync(string serviceId, string pattern)
     {
         var entries = new Dictionary<string, string>();
-        await foreach (var key in redis.Server.KeysAsync(pattern: serviceId + "/state/" + pattern))
+        await foreach (var key in redis.Server.KeysAsync(pattern: serviceId + "/" + pattern))
         {
-            entries[key.ToString()] = (await redis.Database.HashGetAsync(key, "data")).ToString();
+            entries[key.ToString()] = (await StoredRecords.JsonAsync(redis.Database, key))!;
         }
 
         return entries;
@@ -188,7 +190,7 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         Dictionary<string, string> pages = [];
         await WaitUntilAsync(async () =>
         {
-            pages = await BucketEntriesAsync(cluster, SiloGrainTypeNames.ExpiryBucketPage + "/*");
+            pages = await BucketEntriesAsync(cluster, BucketPages);
             return sessionIds.All(id => pages.Values.Any(data => data.Contains(id, StringComparison.Ordinal)));
         }, DateTime.UtcNow.AddSeconds(10));
         return pages;

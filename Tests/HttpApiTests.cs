@@ -146,13 +146,13 @@ public sealed class HttpApiTests(RedisServer redis) : IAsyncLifetime
                 keys.Add(key.ToString());
             }
         }
-        while (!keys.Any(k => k.Contains("sessiongrains.expiry-bucket/", StringComparison.Ordinal)) && DateTime.UtcNow < deadline);
+        while (!keys.Any(k => k.StartsWith(_factory.ServiceId + "/b/", StringComparison.Ordinal)) && DateTime.UtcNow < deadline);
 
-        Assert.Contains(keys, k => k.EndsWith("sessiongrains.session/" + created.GetProperty("sessionId").GetString(), StringComparison.Ordinal));
-        Assert.Contains(keys, k => k.Contains("sessiongrains.user-sessions/", StringComparison.Ordinal));
+        Assert.Contains(_factory.ServiceId + "/s/" + created.GetProperty("sessionId").GetString(), keys);
+        Assert.Contains(keys, k => k.StartsWith(_factory.ServiceId + "/u/", StringComparison.Ordinal));
         Assert.Contains(keys, k => k.Contains("members", StringComparison.OrdinalIgnoreCase) || k.Contains("membership", StringComparison.OrdinalIgnoreCase));
         Assert.Contains(keys, k => k.Contains("reminder", StringComparison.OrdinalIgnoreCase));
-        Assert.Contains(keys, k => k.Contains("sessiongrains.expiry-bucket/", StringComparison.Ordinal));
+        Assert.Contains(keys, k => k.StartsWith(_factory.ServiceId + "/b/", StringComparison.Ordinal));
     }
 
     public static TheoryData<string, string> BadCreateBodies() => new()

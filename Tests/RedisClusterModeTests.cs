@@ -43,12 +43,12 @@ public sealed class RedisClusterModeTests
             Assert.Equal("admin", (await store.ValidateAsync(rotated!.Token.Value, cancellationToken: Ct))!.Role);
 
             // Stored across the cluster's slots, each key with its TTL backstop.
-            var sessionKey = $"{cluster.ServiceId}/state/sessiongrains.session/{rotated.Session.SessionId}";
+            var sessionKey = $"{cluster.ServiceId}/s/{rotated.Session.SessionId}";
             Assert.True(await redis.KeyExistsAsync(sessionKey));
             Assert.NotNull(await redis.KeyTimeToLiveAsync(sessionKey));
 
             // The expiry bucket cleans up the 2-second session: its key and its index entry go.
-            var expiredKey = $"{cluster.ServiceId}/state/sessiongrains.session/{second.Session.SessionId}";
+            var expiredKey = $"{cluster.ServiceId}/s/{second.Session.SessionId}";
             var deadline = DateTime.UtcNow.AddSeconds(30);
             while (await redis.KeyExistsAsync(expiredKey) && DateTime.UtcNow < deadline)
             {

@@ -99,12 +99,25 @@ public sealed class SessionCluster : IAsyncDisposable
     }
 
     /// <summary>The Redis key of a session's stored state.</summary>
-    public RedisKey SessionKey(string sessionId) =>
-        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, SessionRecord.StorageIdOf(sessionId));
+    public RedisKey SessionKey(string sessionId) => RedisStateStorage.KeyOf(ServiceId, SessionRecord.StorageIdOf(sessionId));
 
     /// <summary>The Redis key of a user index's stored state.</summary>
-    public RedisKey IndexKey(string userId) =>
-        SessionGrainsSiloBuilderExtensions.StorageKey(ServiceId, GrainId.Create(GrainTypeNames.UserSessions, userId));
+    public RedisKey IndexKey(string userId) => RedisStateStorage.KeyOf(ServiceId, GrainId.Create(GrainTypeNames.UserSessions, userId));
+
+    /// <summary>A session's stored state as Redis holds it now, or null when there is none.</summary>
+    internal Task<SessionState?> StoredSessionAsync(string sessionId) =>
+        StoredRecords.ReadAsync<SessionState>(Redis!.Database, ServiceId, SessionRecord.StorageIdOf(sessionId));
+
+    /// <summary>Stores a session's state as another activation would: under an etag no silo of this cluster holds.</summary>
+    internal Task StoreForeignSessionAsync(string sessionId, SessionState state) =>
+        StoredRecords.WriteAsync(Redis!.Database, ServiceId, SessionRecord.StorageIdOf(sessionId), state);
+
+    /// <summary>A user index's stored state as Redis holds it now, or null when there is none.</summary>
+    internal async Task<UserSessionsState?> StoredIndexAsync(string userId)
+    {
+        var fields = await Redis!.Database.HashGetAllAsync(IndexKey(userId));
+        return fields.Length == 0 ? null : RedisStateStorage.ParseIndex(fields).State;
+    }
 
     /// <summary>Session grain activations across the cluster (Orleans' own statistics).</summary>
     public Task<int> SessionActivationsAsync() => ActivationsAsync(typeof(SessionGrain));
