@@ -14,17 +14,22 @@ internal sealed partial class RedisStateStorage
 {
     private const string EtagField = "#";
 
-    // ARGV: expected etag ("" for no index), new etag, TTL in milliseconds ("0" for none), "1" to drop every entry
-    // first, then (session id, entry) pairs, an empty entry for one to delete. 1 when written.
+    // ARGV: expected etag ("" for no index), new etag, TTL in milliseconds ("" to leave it), "1" to drop every entry
+    // first, then (session id, entry) pairs, an empty entry for one to delete. 1 when written. Fields go in chunks of
+    // at most 1,000, below Lua's limit on the values one call can take.
     private const string WriteIndexScript =
         """
         if (redis.call('HGET', KEYS[1], '#') or '') ~= ARGV[1] then return 0 end
         if ARGV[4] == '1' then redis.call('DEL', KEYS[1]) end
-        redis.call('HSET', KEYS[1], '#', ARGV[2])
+        local set, del = {'#', ARGV[2]}, {}
         for i = 5, #ARGV, 2 do
-          if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+          if ARGV[i + 1] == '' then del[#del + 1] = ARGV[i] else set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
+          if #set >= 2000 then redis.call('HSET', KEYS[1], unpack(set)); set = {} end
+          if #del >= 1000 then redis.call('HDEL', KEYS[1], unpack(del)); del = {} end
         end
-        if ARGV[3] == '0' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+        if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+        if #del > 0 then redis.call('HDEL', KEYS[1], unpack(del)) end
+        if ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
         return 1
         """;
 
@@ -36,8 +41,8 @@ internal sealed partial class RedisStateStorage
         return 1
         """;
 
-    /// <summary>The entries as Redis holds them, for each index state object read or written here.</summary>
-    private readonly ConditionalWeakTable<UserSessionsState, Dictionary<string, SessionSummary>> _storedEntries = [];
+    /// <summary>What Redis holds of each index state object read or written here.</summary>
+    private readonly ConditionalWeakTable<UserSessionsState, StoredIndex> _storedIndexes = [];
 
     /// <summary>Reads a user index; false when there is none in this layout.</summary>
     private async Task<bool> ReadIndexAsync(IDatabase database, GrainId grainId, IGrainState<UserSessionsState> grainState)
@@ -50,7 +55,7 @@ internal sealed partial class RedisStateStorage
 
         (grainState.ETag, var state) = ParseIndex(fields);
         grainState.State = state;
-        _storedEntries.AddOrUpdate(state, new Dictionary<string, SessionSummary>(state.Sessions, StringComparer.Ordinal));
+        _storedIndexes.AddOrUpdate(state, new StoredIndex(state, expiresAfter: null));
         return true;
     }
 
@@ -80,26 +85,27 @@ internal sealed partial class RedisStateStorage
     private async Task<bool> WriteIndexAsync(IDatabase database, GrainId grainId, IGrainState<UserSessionsState> grainState, string? expectedEtag, byte[] etag)
     {
         var state = grainState.State ?? throw new InvalidOperationException("A user index has state to write.");
-        var stored = expectedEtag is null ? null : _storedEntries.TryGetValue(state, out var known) ? known : null;
+        var stored = expectedEtag is null ? null : _storedIndexes.TryGetValue(state, out var known) ? known : null;
         var changed = new List<(string SessionId, SessionSummary? Entry)>();
         foreach (var (sessionId, summary) in state.Sessions)
         {
-            if (stored is null || !stored.TryGetValue(sessionId, out var old) || !ReferenceEquals(old, summary))
+            if (stored is null || !stored.Entries.TryGetValue(sessionId, out var old) || !ReferenceEquals(old, summary))
             {
                 changed.Add((sessionId, summary));
             }
         }
 
-        if (stored is not null && stored.Count + changed.Count > state.Sessions.Count)
+        if (stored is not null && stored.Entries.Count + changed.Count > state.Sessions.Count)
         {
-            changed.AddRange(stored.Keys.Where(id => !state.Sessions.ContainsKey(id)).Select(id => (id, (SessionSummary?)null)));
+            changed.AddRange(stored.Entries.Keys.Where(id => !state.Sessions.ContainsKey(id)).Select(id => (id, (SessionSummary?)null)));
         }
 
         RedisValue[] arguments =
         [
             expectedEtag is null ? RedisValue.EmptyString : Convert.FromHexString(expectedEtag),
             etag,
-            Milliseconds(TimeToLive(state)),
+            // The TTL only ever moves later: an end leaves the key's TTL as it was (a later one is harmless).
+            stored?.ExpiresAfter is null || state.DiscardableAfter > stored.ExpiresAfter ? Milliseconds(TimeToLive(state)) : RedisValue.EmptyString,
             // An index with an etag but no entries known here (not read through this storage): rewrite it whole.
             expectedEtag is not null && stored is null ? "1" : "0",
             .. changed.SelectMany(c => new RedisValue[] { c.SessionId, c.Entry is null ? RedisValue.EmptyString : CompactStateCodec.EncodeSummary(c.Entry) }),
@@ -112,23 +118,41 @@ internal sealed partial class RedisStateStorage
 
         if (stored is null)
         {
-            _storedEntries.AddOrUpdate(state, new Dictionary<string, SessionSummary>(state.Sessions, StringComparer.Ordinal));
+            _storedIndexes.AddOrUpdate(state, new StoredIndex(state, state.DiscardableAfter));
         }
         else
+        {
+            stored.Apply(changed, state.DiscardableAfter);
+        }
+
+        return true;
+    }
+
+    /// <summary>The entries Redis holds for an index, and the discard time its key's TTL was last set for.</summary>
+    private sealed class StoredIndex(UserSessionsState state, DateTimeOffset? expiresAfter)
+    {
+        public Dictionary<string, SessionSummary> Entries { get; } = new(state.Sessions, StringComparer.Ordinal);
+
+        public DateTimeOffset? ExpiresAfter { get; private set; } = expiresAfter;
+
+        public void Apply(List<(string SessionId, SessionSummary? Entry)> changed, DateTimeOffset? discardableAfter)
         {
             foreach (var (sessionId, entry) in changed)
             {
                 if (entry is null)
                 {
-                    stored.Remove(sessionId);
+                    Entries.Remove(sessionId);
                 }
                 else
                 {
-                    stored[sessionId] = entry;
+                    Entries[sessionId] = entry;
                 }
             }
-        }
 
-        return true;
+            if (ExpiresAfter is null || discardableAfter > ExpiresAfter)
+            {
+                ExpiresAfter = discardableAfter;
+            }
+        }
     }
 }

@@ -125,11 +125,20 @@ internal sealed partial class RedisStateStorage(
         else if (grainState.ETag is not null)
         {
             var database = await connection.GetDatabaseAsync().ConfigureAwait(false);
-            var script = grainState is IGrainState<UserSessionsState> ? CompareAndDeleteIndexScript : CompareAndDeleteScript;
-            var result = await database.ScriptEvaluateAsync(script, [KeyOf(serviceId, grainId)], [Convert.FromHexString(grainState.ETag)]).ConfigureAwait(false);
-            if ((int)result != 1)
+            if (grainState is IGrainState<SessionState>)
             {
-                throw Conflict(grainId, grainState.ETag);
+                // Ending a session is final, whatever another activation wrote since: a plain DEL, no script. A
+                // later write of that other activation fails its compare, as the key is gone.
+                await database.KeyDeleteAsync(KeyOf(serviceId, grainId)).ConfigureAwait(false);
+            }
+            else
+            {
+                var script = grainState is IGrainState<UserSessionsState> ? CompareAndDeleteIndexScript : CompareAndDeleteScript;
+                var result = await database.ScriptEvaluateAsync(script, [KeyOf(serviceId, grainId)], [Convert.FromHexString(grainState.ETag)]).ConfigureAwait(false);
+                if ((int)result != 1)
+                {
+                    throw Conflict(grainId, grainState.ETag);
+                }
             }
         }
 

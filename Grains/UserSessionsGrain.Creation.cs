@@ -56,18 +56,69 @@ internal sealed partial class UserSessionsGrain
             removed++;
         }
 
-        if (!await StoreNewSessionAsync(session))
-        {
-            // The session was stored but this index lost it (a crash between the two writes): adopt it.
-            session = await Session(sessionId).PeekAsync() is { } stored && stored.UserId == UserId
-                ? stored
-                : throw new InvalidOperationException("A session with this id already exists.");
-        }
-
-        Sessions[sessionId] = SessionSummary.From(session);
-        await SaveAsync(1 - removed);
+        session = await StoreWithEntryAsync(session, 1 - removed);
         _metrics.SessionsCreated.Add(1);
         return new SessionCreateResult(session, LimitReached: false, null);
+    }
+
+    /// <summary>
+    /// Writes a new session and its index entry together, so Redis gets both in one round trip, not two. When the
+    /// session's write did not happen (its id is taken, or storage failed), the entry is put right after.
+    /// </summary>
+    private async Task<SessionInfo> StoreWithEntryAsync(SessionInfo session, int liveDelta)
+    {
+        var sessionId = session.SessionId;
+        Sessions[sessionId] = SessionSummary.From(session);
+        var storing = StoreNewSessionAsync(session);
+        var saving = SaveAsync(liveDelta);
+        bool stored;
+        try
+        {
+            stored = await storing;
+        }
+        catch
+        {
+            // No session: the entry must not stay, in memory or (if its write went through) in storage.
+            Sessions.Remove(sessionId);
+            if (await Succeeded(saving))
+            {
+                await SaveAsync(-1);
+            }
+
+            throw;
+        }
+
+        // An etag conflict here retries the whole create on the reloaded index, which then adopts the session stored now.
+        await saving;
+        if (stored)
+        {
+            return session;
+        }
+
+        // The id is taken: by a session this index lost (a crash between the two writes), which it adopts, or not.
+        if (await Session(sessionId).PeekAsync() is { } existing && existing.UserId == UserId)
+        {
+            Sessions[sessionId] = SessionSummary.From(existing);
+            await SaveAsync(0);
+            return existing;
+        }
+
+        Sessions.Remove(sessionId);
+        await SaveAsync(-1);
+        throw new InvalidOperationException("A session with this id already exists.");
+    }
+
+    private static async Task<bool> Succeeded(Task task)
+    {
+        try
+        {
+            await task;
+            return true;
+        }
+        catch (Exception) when (task.IsFaulted)
+        {
+            return false;
+        }
     }
 
     /// <summary>

@@ -39,6 +39,21 @@ internal sealed class SeedRedisStore(IDatabase redis, bool sliding) : ISessionTa
         return value.IsNull ? null : JsonSerializer.Deserialize<SessionData>((string)value!);
     }
 
+    // delete(sessionId): GET, then a pipeline of DEL and SREM
+    public async Task DeleteAsync(string sessionId)
+    {
+        var data = await GetAsync(sessionId);
+        var batch = redis.CreateBatch();
+        var deletes = new List<Task> { batch.KeyDeleteAsync(Prefix + sessionId) };
+        if (data is not null)
+        {
+            deletes.Add(batch.SetRemoveAsync(UserPrefix + data.UserId, sessionId));
+        }
+
+        batch.Execute();
+        await Task.WhenAll(deletes);
+    }
+
     // findByUserId(userId): SMEMBERS, then one GET per id, one after the other (N+1)
     public async Task<List<SessionData>> FindByUserIdAsync(string userId)
     {

@@ -144,7 +144,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     }
 
     /// <param name="nearCache">The store's near cache on or off; null: the store's default (the scale run).</param>
-    public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis, TimeSpan? idleDeactivation = null, bool? nearCache = null)
+    public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis, TimeSpan? idleDeactivation = null, bool? nearCache = null, Action<SessionGrainsOptions>? configure = null)
     {
         // Each co-hosted target is a cluster of its own (the cache-on one besides the cache-off one).
         var serviceId = nearCache == true ? "bench-cohosted-cache" : "bench-cohosted";
@@ -158,6 +158,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
                     {
                         o.MaxSessionsPerUser = 1000;
                         o.IdleSessionDeactivation = idleDeactivation ?? o.IdleSessionDeactivation;
+                        configure?.Invoke(o);
                     },
                     cluster => cluster.Redis = redis);
             if (idleDeactivation is not null)
@@ -190,6 +191,8 @@ internal sealed class SessionGrainsTarget : ISessionTarget
             .ToDictionary(g => g.Key, g => g.Sum(s => s.ActivationCount));
 
     public async Task<bool> ValidateAsync(string handle) => await Store.ValidateAsync(handle) is not null;
+
+    public Task<bool> DeleteAsync(string handle) => Store.DeleteAsync(handle);
 
     public Task UpdateAsync(string handle, int value) =>
         Store.UpdateAsync(handle, new SessionUpdate
