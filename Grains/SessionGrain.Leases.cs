@@ -48,16 +48,13 @@ internal sealed partial class SessionGrain
             _metrics.Validations.Add(1);
         }
 
+        // Taken in once, outside the retry: a storage conflict must not count the reported validations twice.
+        AccountCachedValidations(lease.Report);
         return StorageConflicts.RetryAsync(() => ValidateLeasedCoreAsync(client, lease), ReloadAsync);
     }
 
     private async Task<LeasedValidation> ValidateLeasedCoreAsync(ClientInfo? client, LeaseRequest lease)
     {
-        if (_session is not null)
-        {
-            AccountCachedValidations(lease.Report);
-        }
-
         SessionInfo? answer;
         if (lease.Renewal)
         {

@@ -132,17 +132,13 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
     {
         ArgumentNullException.ThrowIfNull(change);
         ArgumentNullException.ThrowIfNull(lease.Holder);
-        return StorageConflicts.RetryAsync(() => UpdateLeasedCoreAsync(change, expectedVersion, lease), ReloadAsync);
+        AccountCachedValidations(lease.Report); // once, outside the retry, as for a leased validation
+        return StorageConflicts.RetryAsync(() => UpdateLeasedCoreAsync(change, expectedVersion, lease.Holder), ReloadAsync);
     }
 
-    private async Task<LeasedUpdate> UpdateLeasedCoreAsync(SessionUpdate change, long? expectedVersion, LeaseRequest lease)
+    private async Task<LeasedUpdate> UpdateLeasedCoreAsync(SessionUpdate change, long? expectedVersion, ISessionCacheObserver holder)
     {
-        if (_session is not null)
-        {
-            AccountCachedValidations(lease.Report);
-        }
-
-        var result = await UpdateCoreAsync(change, expectedVersion, lease.Holder);
+        var result = await UpdateCoreAsync(change, expectedVersion, holder);
 
         // A signal that lasts shows only on the grain's answers: the frontend asks again instead of holding a copy without it.
         if (result.Session is null || _options.LeaseDuration <= TimeSpan.Zero || LastingSignals() != SessionSignals.None)
@@ -150,7 +146,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
             return new LeasedUpdate(result, TimeSpan.Zero, 0);
         }
 
-        await GrantAsync(lease.Holder);
+        await GrantAsync(holder);
         return new LeasedUpdate(result, _options.LeaseDuration, LeaseBudget());
     }
 
