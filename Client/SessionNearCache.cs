@@ -68,8 +68,8 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
     /// <summary>Estimated bytes the kept sessions take.</summary>
     public long Bytes => Volatile.Read(ref _bytes);
 
-    // Sixteen passes a lease, and each lease renewed at a random point between half and 30% of it left: renewals
-    // go out as a trickle, not as a burst of every session in use at once that queues ahead of validations.
+    // Sixteen passes a lease, each renewing the leases past their own random renewal point (RenewFrom): renewals go
+    // out as a trickle, not as a burst of every session in use at once that queues ahead of validations.
     private TimeSpan RenewalPeriod => TimeSpan.FromSeconds(Volatile.Read(ref _leaseTicks) / 16.0 / Stopwatch.Frequency);
 
     /// <summary>The grains' handle on this cache, made once, when the first lease is asked for.</summary>
@@ -285,6 +285,7 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
         return sentAt + ticks;
     }
 
+    /// <summary>When a lease ending at <paramref name="endsAt"/> is due for renewal: at a random point between half and 30% of it left.</summary>
     private long RenewFrom(long endsAt) => endsAt - (long)(Volatile.Read(ref _leaseTicks) * (0.3 + 0.2 * Random.Shared.NextDouble()));
 
     /// <summary>
