@@ -11,6 +11,20 @@ internal static class ChildProcesses
     public const int Resume = 18; // SIGCONT
 
     /// <summary>
+    /// The build output of <paramref name="project"/> (a folder of the repository) in the tests' own configuration
+    /// and framework, which must hold <paramref name="assembly"/>.
+    /// </summary>
+    public static string BuildOutput(string project, string assembly)
+    {
+        // Tests/bin/<Configuration>/<framework> -> <project>/bin/<Configuration>/<framework>
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var directory = Path.Combine(RepositoryDirectory.Root, project, "bin", testOutput.Parent!.Name, testOutput.Name);
+        return File.Exists(Path.Combine(directory, assembly))
+            ? directory
+            : throw new InvalidOperationException($"{assembly} was not found in {directory}: build the solution first.");
+    }
+
+    /// <summary>
     /// Starts <paramref name="assembly"/> of <paramref name="directory"/> with <c>dotnet</c>, its HTTP on a loopback
     /// port, with <paramref name="environment"/>; its output goes to <paramref name="logPath"/> (where the token-leak
     /// check reads it), and it is killed if the test process exits first.

@@ -54,7 +54,8 @@ public sealed class FrontendProcess : IAsyncDisposable
             environment[key] = value;
         }
 
-        _process = ChildProcesses.StartDotnet(BinaryDirectory(), "SessionGrains.HistoryFrontend.dll", HttpPort, environment,
+        const string assembly = "SessionGrains.HistoryFrontend.dll";
+        _process = ChildProcesses.StartDotnet(ChildProcesses.BuildOutput(Path.Combine("Tests", "HistoryFrontend"), assembly), assembly, HttpPort, environment,
             Path.Combine(_cluster.WorkDirectory, $"frontend{Index}-{++_starts}.log"));
         await WaitHealthyAsync(TimeSpan.FromSeconds(60));
     }
@@ -125,19 +126,5 @@ public sealed class FrontendProcess : IAsyncDisposable
         Kill();
         Http.Dispose();
         return ValueTask.CompletedTask;
-    }
-
-
-
-    private static string BinaryDirectory()
-    {
-        // Tests/bin/<Configuration>/net10.0 -> Tests/HistoryFrontend/bin/<Configuration>/net10.0
-        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var configuration = testOutput.Parent!.Name;
-        var tests = testOutput.Parent.Parent!.Parent!.FullName;
-        var directory = Path.Combine(tests, "HistoryFrontend", "bin", configuration, testOutput.Name);
-        return File.Exists(Path.Combine(directory, "SessionGrains.HistoryFrontend.dll"))
-            ? directory
-            : throw new InvalidOperationException($"The history frontend was not found in {directory}: build the solution first.");
     }
 }

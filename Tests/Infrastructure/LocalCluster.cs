@@ -301,18 +301,6 @@ public sealed class LocalCluster : IAsyncDisposable
             }
         }
 
-
-
-        internal static string SiloBinaryDirectory()
-        {
-            // Tests/bin/<Configuration>/net10.0 -> Silo/bin/<Configuration>/net10.0
-            var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-            var configuration = testOutput.Parent!.Name;
-            var root = testOutput.Parent.Parent!.Parent!.Parent!.FullName;
-            var directory = Path.Combine(root, "Silo", "bin", configuration, testOutput.Name);
-            return File.Exists(Path.Combine(directory, "SessionGrains.Silo.dll"))
-                ? directory
-                : throw new InvalidOperationException($"The Silo executable was not found in {directory}: build the solution first.");
-        }
+        internal static string SiloBinaryDirectory() => ChildProcesses.BuildOutput("Silo", "SessionGrains.Silo.dll");
     }
 }
