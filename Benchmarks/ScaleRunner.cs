@@ -53,7 +53,7 @@ internal static class ScaleRunner
             before = await UsedMemoryAsync(server);
             clock.Restart();
             var active = new List<string>();
-            for (var i = 0; i < Math.Min(10_000, sessions); i++)
+            for (var i = 0; i < Math.Min(10_000, sessions / 2); i++)
             {
                 active.Add(await grains.CreateAsync($"scale-active-{i / 20}"));
             }

@@ -59,6 +59,30 @@ public sealed class BenchmarkSmokeTests
     }
 
     [Fact]
+    public async Task The_scale_run_stores_sessions_beside_the_seed_and_reports_every_figure()
+    {
+        var results = Directory.CreateTempSubdirectory("sessiongrains-scale-smoke-").FullName;
+        try
+        {
+            var report = await ScaleRunner.RunAsync(2_000, results, TextWriter.Null);
+
+            Assert.Equal(report, await File.ReadAllTextAsync(Path.Combine(results, "scale.md"), TestContext.Current.CancellationToken));
+            string[] figures = ["Redis memory per session", "Redis per create", "Redis per last-access write", "Redis per end", "reminder table rows", "silo start"];
+            Assert.All(figures, figure => Assert.Contains("| " + figure, report, StringComparison.Ordinal));
+            Assert.DoesNotContain("NaN", report, StringComparison.Ordinal);
+
+            // Every validation of the measured pass wrote its last access (a compare-and-set script: at least two commands).
+            var writes = System.Text.RegularExpressions.Regex.Match(report, @"\| Redis per last-access write[^|]*\|[^|]*\| (?<commands>[0-9.]+) commands");
+            Assert.True(writes.Success, report);
+            Assert.InRange(double.Parse(writes.Groups["commands"].Value, System.Globalization.CultureInfo.InvariantCulture), 2, 4);
+        }
+        finally
+        {
+            Directory.Delete(results, recursive: true);
+        }
+    }
+
+    [Fact]
     public void The_near_cache_counters_add_up_the_hits_and_misses_of_their_own_frontend_only()
     {
         using var frontend = new ServiceCollection().AddMetrics().BuildServiceProvider();
