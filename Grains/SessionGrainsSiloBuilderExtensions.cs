@@ -54,6 +54,11 @@ public static class SessionGrainsSiloBuilderExtensions
 
         UseStronglyConsistentDirectory(builder);
 
+        // Orleans' watchdog warns of a deadlock at every other start that is not one (WatchdogStartFilter).
+        services.TryAddSingleton(_ => new WatchdogStartFilter(TimeProvider.System));
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<WatchdogStartFilter>());
+        services.AddOptions<LoggerFilterOptions>().Configure<WatchdogStartFilter>((o, filter) => o.Rules.Add(filter.Rule()));
+
         services.TryAddSingleton<SessionGrainsMetrics>();
         services.TryAddSingleton<LastSiloShutdown>();
 
