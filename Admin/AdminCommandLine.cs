@@ -110,14 +110,14 @@ public static partial class AdminCommandLine
             return ExitCodes.Ok;
         });
 
-        var health = new Command("health", "Ask the silo behind --url whether it is an active member with working storage.");
+        var health = new Command("health", "Ask the silo behind --url whether it is ready (an active member with working storage), and what fails.");
         health.SetAction(async (parsed, ct) =>
         {
             using var api = Api(parsed, global);
-            var (healthy, status) = await api.HealthAsync(ct);
+            var (healthy, status, failing) = await api.HealthAsync(ct);
             await output.WriteLineAsync(parsed.GetValue(global.Json)
-                ? JsonSerializer.Serialize(new { healthy, status }, AdminJson.Options)
-                : status);
+                ? JsonSerializer.Serialize(new { healthy, status, failing }, AdminJson.Options)
+                : string.Join(Environment.NewLine, failing.Prepend(status)));
             return healthy ? ExitCodes.Ok : ExitCodes.Failed;
         });
 

@@ -52,17 +52,25 @@ internal sealed class ClusterApi(HttpClient http, Uri baseUrl) : IDisposable
     public async Task<long> CountAsync(CancellationToken ct) =>
         (await SendAsync<JsonElement>(HttpMethod.Get, "stats", body: null, ct)).GetProperty("activeSessions").GetInt64();
 
-    /// <summary>The health answer's status and text; 503 is an answer here, not a failure.</summary>
-    public async Task<(bool Healthy, string Status)> HealthAsync(CancellationToken ct)
+    /// <summary>
+    /// The silo's readiness (<c>/health/ready</c>): its status, and each failing check as "name: description". 503 is
+    /// an answer here, not a failure.
+    /// </summary>
+    public async Task<(bool Healthy, string Status, string[] Failing)> HealthAsync(CancellationToken ct)
     {
-        using var response = await SendRawAsync(HttpMethod.Get, "health", body: null, ct);
-        var text = (await response.Content.ReadAsStringAsync(ct)).Trim();
-        return response.StatusCode switch
+        using var response = await SendRawAsync(HttpMethod.Get, "health/ready", body: null, ct);
+        var text = await response.Content.ReadAsStringAsync(ct);
+        if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable))
         {
-            HttpStatusCode.OK => (true, text.Length > 0 ? text : "Healthy"),
-            HttpStatusCode.ServiceUnavailable => (false, text.Length > 0 ? text : "Unhealthy"),
-            _ => throw Failure(response.StatusCode, text),
-        };
+            throw Failure(response.StatusCode, text);
+        }
+
+        var body = JsonDocument.Parse(text).RootElement;
+        var failing = body.GetProperty("checks").EnumerateArray()
+            .Where(c => c.GetProperty("status").GetString() != "Healthy")
+            .Select(c => $"{c.GetProperty("name").GetString()}: {c.GetProperty("description").GetString()}")
+            .ToArray();
+        return (response.StatusCode == HttpStatusCode.OK, body.GetProperty("status").GetString() ?? "Unknown", failing);
     }
 
     private async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct)

@@ -10,8 +10,7 @@ builder.AddSessionGrainsTelemetry();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // bad JSON reaches the problem handler
-builder.Services.AddSingleton<StoreHealthCheck>(); // one instance, so a lost membership table is logged once
-builder.Services.AddHealthChecks().AddCheck<StoreHealthCheck>("store");
+builder.Services.AddSiloHealthChecks();
 
 var app = builder.Build();
 var host = app.Services.GetRequiredService<IOptions<SiloHostOptions>>().Value;
@@ -19,7 +18,7 @@ app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseRequestSizeLimit(host.MaxRequestBodyBytes);
 app.UseApiKey(host);
-app.MapHealthChecks("/health");
+app.MapSiloHealth();
 app.MapSessionGrainsMetrics();
 app.MapSessionApi();
 app.MapSessionGrainsDashboard(host);

@@ -63,6 +63,7 @@ public sealed class AdminCommandTests(AdminCommandTests.AdminSilo silo) : IClass
         Assert.Equal("Healthy", (await RunAsync(0, "health")).Output.Trim());
         var health = JsonDocument.Parse((await RunAsync(0, "health", "--json")).Output).RootElement;
         Assert.True(health.GetProperty("healthy").GetBoolean());
+        Assert.Empty(health.GetProperty("failing").EnumerateArray());
     }
 
     [Fact]

@@ -150,14 +150,21 @@ public sealed class FaultTests
         redis.Freeze(true);
         await Task.Delay(TimeSpan.FromSeconds(5), Ct);
 
-        // During the outage: the silo answers its health check at once, and says it is unhealthy.
+        // During the outage: the silo answers its health checks at once. Not ready, naming storage; still live, as a
+        // restart would not bring Redis back (a liveness probe must not restart every silo on a Redis blip).
         var healthWatch = System.Diagnostics.Stopwatch.StartNew();
-        using (var health = await cluster.Silos[0].Http.GetAsync("/health", Ct))
+        using (var ready = await cluster.Silos[0].Http.GetAsync("/health/ready", Ct))
         {
-            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, health.StatusCode);
+            Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+            Assert.Contains("storage", UnhealthyChecks(await ready.Content.ReadAsStringAsync(Ct)));
         }
 
-        Assert.True(healthWatch.Elapsed < TimeSpan.FromSeconds(4), $"/health took {healthWatch.Elapsed} during the outage");
+        using (var live = await cluster.Silos[0].Http.GetAsync("/health/live", Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, live.StatusCode);
+        }
+
+        Assert.True(healthWatch.Elapsed < TimeSpan.FromSeconds(6), $"/health/ready and /health/live took {healthWatch.Elapsed} during the outage");
         var operationsBefore = load.Operations;
         await Task.Delay(TimeSpan.FromSeconds(10), Ct);
         var duringOutage = load.Operations - operationsBefore;
@@ -196,17 +203,18 @@ public sealed class FaultTests
         // (at Error, quoting the check's description), which is not what is counted here.
         int CriticalLines() => cluster.SiloLogLines().Count(line => line.Contains("Running silos cannot rebuild it", StringComparison.Ordinal));
 
-        // Within seconds every silo says it is unhealthy, and why, instead of serving on a table that is gone.
+        // Within seconds every silo says it is not live, and why (the one failure a restart cures), instead of serving
+        // on a table that is gone.
         await WaitUntilAsync(async () =>
         {
-            var unhealthy = 0;
+            var notLive = 0;
             foreach (var silo in cluster.Silos)
             {
-                using var health = await silo.Http.GetAsync("/health");
-                unhealthy += health.IsSuccessStatusCode ? 0 : 1;
+                using var live = await silo.Http.GetAsync("/health/live");
+                notLive += !live.IsSuccessStatusCode && UnhealthyChecks(await live.Content.ReadAsStringAsync()).SequenceEqual(["membership-table"]) ? 1 : 0;
             }
 
-            return unhealthy == cluster.Silos.Count && CriticalLines() >= cluster.Silos.Count;
+            return notLive == cluster.Silos.Count && CriticalLines() >= cluster.Silos.Count;
         }, TimeSpan.FromSeconds(60));
         var noticedAfter = DateTime.UtcNow - wipedAt;
         Assert.Equal(cluster.Silos.Count, CriticalLines()); // once per silo, not per probe
@@ -225,8 +233,13 @@ public sealed class FaultTests
         Assert.NotNull(await cluster.Store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
         Assert.Null(await cluster.Store.ValidateAsync(before.Token.Value, cancellationToken: Ct));
         FaultFigures.Record("redis restarted empty (2 silos)",
-            $"every silo reported the lost membership table on /health within {noticedAfter.TotalSeconds:0} s; after a restart by the supervisor the cluster served new sessions {recoveredAfter.TotalSeconds:0} s after the flush; sessions stored before are gone (as the data is)");
+            $"every silo reported the lost membership table on /health/live within {noticedAfter.TotalSeconds:0} s; after a restart by the supervisor the cluster served new sessions {recoveredAfter.TotalSeconds:0} s after the flush; sessions stored before are gone (as the data is)");
     }
+
+    /// <summary>The names of the failing checks in a health endpoint's JSON answer.</summary>
+    private static string[] UnhealthyChecks(string json) =>
+        [.. System.Text.Json.JsonDocument.Parse(json).RootElement.GetProperty("checks").EnumerateArray()
+            .Where(c => c.GetProperty("status").GetString() != "Healthy").Select(c => c.GetProperty("name").GetString()!)];
 
     [Fact]
     public async Task A_sentinel_failover_under_load_keeps_sessions_written_before_it()

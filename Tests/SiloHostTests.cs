@@ -29,6 +29,41 @@ public sealed class SiloHostTests
     }
 
     [Fact]
+    public async Task Liveness_and_readiness_answer_json_naming_each_check_without_an_api_key()
+    {
+        await using var factory = SiloApiFactory.Create(null, ("SessionStore:ApiKey", "0123456789abcdef-test-key"));
+        using var http = factory.CreateClient();
+
+        foreach (var (path, checks) in new[] { ("/health/live", new[] { "membership-table" }), ("/health/ready", ["cluster-member", "storage", "membership-table"]), ("/health", ["cluster-member", "storage", "membership-table"]) })
+        {
+            using var response = await http.GetAsync(path, Ct);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+            var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Ct)).RootElement;
+            Assert.Equal("Healthy", body.GetProperty("status").GetString());
+            Assert.Equal(checks.Order(), body.GetProperty("checks").EnumerateArray().Select(c => c.GetProperty("name").GetString()!).Order());
+            Assert.All(body.GetProperty("checks").EnumerateArray(), c => Assert.False(string.IsNullOrEmpty(c.GetProperty("description").GetString())));
+        }
+    }
+
+    [Fact]
+    public async Task The_kubernetes_example_restarts_on_liveness_routes_on_readiness_and_probes_paths_the_silo_serves()
+    {
+        var manifest = await File.ReadAllTextAsync(Path.Combine(RepositoryDirectory.Root, "deploy", "kubernetes", "silo.yaml"), Ct);
+        string Probe(string kind) => System.Text.RegularExpressions.Regex.Match(manifest, kind + @":\s+httpGet: \{ path: (?<path>\S+),").Groups["path"].Value;
+
+        Assert.Equal("/health/live", Probe("livenessProbe"));
+        Assert.Equal("/health/ready", Probe("readinessProbe"));
+        Assert.Equal("/health/live", Probe("startupProbe"));
+        await using var factory = SiloApiFactory.Create();
+        using var http = factory.CreateClient();
+        foreach (var path in new[] { Probe("livenessProbe"), Probe("readinessProbe") })
+        {
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(path, Ct)).StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task With_an_api_key_every_route_but_health_requires_it()
     {
         const string Key = "0123456789abcdef-test-key";

@@ -1,0 +1,165 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using Orleans.Clustering.Redis;
+using Orleans.Configuration;
+using Orleans.Runtime;
+using StackExchange.Redis;
+
+namespace SessionGrains.Silo;
+
+/// <summary>
+/// The silo's health endpoints, with the meanings supervisors give them. <c>/health/live</c> fails only when a
+/// restart of this silo is the remedy: the cluster's membership table is gone from Redis (Orleans cannot rebuild it
+/// under running silos), or the cluster declared this silo dead. <c>/health/ready</c> (and <c>/health</c>) also fails
+/// while the silo cannot serve: not yet (or no longer) an active member, or Redis unreachable; a restart does not
+/// cure that, and a liveness probe must not restart silos on a Redis blip. Each answers JSON naming every check.
+/// </summary>
+internal static class SiloHealth
+{
+    /// <summary>Tag of the checks whose failure a restart of this silo cures.</summary>
+    public const string Live = "live";
+
+    /// <summary>Tag of the checks that must pass for this silo to take requests.</summary>
+    public const string Ready = "ready";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static IServiceCollection AddSiloHealthChecks(this IServiceCollection services)
+    {
+        services.AddSingleton<MembershipTableHealthCheck>(); // one instance, so a lost membership table is logged once
+        services.AddHealthChecks()
+            .AddCheck<ClusterMemberHealthCheck>("cluster-member", tags: [Ready])
+            .AddCheck<StorageHealthCheck>("storage", tags: [Ready])
+            .AddCheck<MembershipTableHealthCheck>("membership-table", tags: [Live, Ready]);
+        return services;
+    }
+
+    public static void MapSiloHealth(this IEndpointRouteBuilder app)
+    {
+        app.MapHealthChecks("/health/live", Options(check => check.Tags.Contains(Live)));
+        app.MapHealthChecks("/health/ready", Options(check => check.Tags.Contains(Ready)));
+        app.MapHealthChecks("/health", Options(check => check.Tags.Contains(Ready)));
+    }
+
+    private static HealthCheckOptions Options(Func<HealthCheckRegistration, bool> predicate) => new()
+    {
+        Predicate = predicate,
+        ResponseWriter = WriteAsync,
+    };
+
+    /// <summary><c>{"status":"Unhealthy","checks":[{"name":"storage","status":"Unhealthy","description":"…"}]}</c></summary>
+    private static Task WriteAsync(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        context.Response.Headers.CacheControl = "no-store";
+        return context.Response.WriteAsync(JsonSerializer.Serialize(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.Select(e => new { name = e.Key, status = e.Value.Status.ToString(), description = e.Value.Description }),
+        }, Json));
+    }
+
+    /// <summary>The Redis connection, or null with in-memory storage.</summary>
+    internal static RedisConnection? Redis(IServiceProvider services) => services.GetService<RedisConnection>();
+
+    /// <summary>How long a check waits for Redis: a probe must answer in time even while Redis does not.</summary>
+    internal static readonly TimeSpan StorageTimeout = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>Ready: this silo is an active member of its cluster.</summary>
+internal sealed class ClusterMemberHealthCheck(IClusterMembershipService membership, ILocalSiloDetails silo) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var status = membership.CurrentSnapshot.GetSiloStatus(silo.SiloAddress);
+        return Task.FromResult(status == SiloStatus.Active
+            ? HealthCheckResult.Healthy("An active cluster member.")
+            : HealthCheckResult.Unhealthy($"The silo is {status}, not an active cluster member."));
+    }
+}
+
+/// <summary>Ready: Redis storage answers (always, with in-memory storage).</summary>
+internal sealed class StorageHealthCheck(IServiceProvider services) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        if (SiloHealth.Redis(services) is not { } redis)
+        {
+            return HealthCheckResult.Healthy("In-memory storage.");
+        }
+
+        try
+        {
+            var database = await redis.GetDatabaseAsync().WaitAsync(SiloHealth.StorageTimeout, cancellationToken);
+            var latency = await database.PingAsync().WaitAsync(SiloHealth.StorageTimeout, cancellationToken);
+            return HealthCheckResult.Healthy($"Redis answered in {latency.TotalMilliseconds:0.0} ms.");
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return HealthCheckResult.Unhealthy("Redis storage is unreachable; a restart does not help, it reconnects by itself.");
+        }
+    }
+}
+
+/// <summary>
+/// Live: the cluster's membership table is still in Redis, and the cluster has not declared this silo dead. A Redis
+/// restarted empty (or flushed) loses that table; Orleans cannot rebuild it under running silos, so this check says so
+/// once in the log and keeps failing until the silo is restarted, after which the cluster re-forms on a new table.
+/// An unreachable Redis is not this check's failure: it cannot tell, and a restart would not help.
+/// </summary>
+internal sealed partial class MembershipTableHealthCheck(
+    IClusterMembershipService membership,
+    ILocalSiloDetails silo,
+    IOptions<ClusterOptions> cluster,
+    IServiceProvider services,
+    ILogger<MembershipTableHealthCheck> logger) : IHealthCheck
+{
+    private int _membershipTableLost;
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        if (membership.CurrentSnapshot.GetSiloStatus(silo.SiloAddress) == SiloStatus.Dead)
+        {
+            return HealthCheckResult.Unhealthy("The cluster declared this silo dead: restart it.");
+        }
+
+        if (SiloHealth.Redis(services) is not { } redis)
+        {
+            return HealthCheckResult.Healthy("In-memory membership.");
+        }
+
+        bool exists;
+        try
+        {
+            var database = await redis.GetDatabaseAsync().WaitAsync(SiloHealth.StorageTimeout, cancellationToken);
+            exists = await database.KeyExistsAsync(MembershipTableKey).WaitAsync(SiloHealth.StorageTimeout, cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return HealthCheckResult.Healthy("Redis is unreachable, so the membership table was not checked (not a reason to restart).");
+        }
+
+        if (exists)
+        {
+            return HealthCheckResult.Healthy("The membership table is in Redis.");
+        }
+
+        if (Interlocked.Exchange(ref _membershipTableLost, 1) == 0)
+        {
+            Log.MembershipTableLost(logger);
+        }
+
+        return HealthCheckResult.Unhealthy("The cluster's membership table is gone from Redis (flushed or restarted empty): restart this silo.");
+    }
+
+    /// <summary>The key under which Orleans' Redis clustering keeps the membership table, made by Orleans' own key function.</summary>
+    private RedisKey MembershipTableKey => services.GetRequiredService<IOptions<RedisClusteringOptions>>().Value.CreateRedisKey(cluster.Value);
+
+    private static partial class Log
+    {
+        [LoggerMessage(5101, LogLevel.Critical, "The cluster's membership table is gone from Redis (it was flushed or restarted without its data). Running silos cannot rebuild it: restart every silo (a supervisor that restarts on a failing /health/live does it); the cluster re-forms on a new table. Sessions stored in that Redis are gone with it.")]
+        public static partial void MembershipTableLost(ILogger logger);
+    }
+}
