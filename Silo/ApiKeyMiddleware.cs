@@ -46,7 +46,7 @@ internal static partial class ApiKeyMiddleware
             if (limiter.RetryAfter(caller) is { } wait)
             {
                 RetryAfterHeader.Set(http.Response, wait);
-                await Problem(http, StatusCodes.Status429TooManyRequests, "Too many requests", $"Too many requests without a valid {Header} from this address; try again later.");
+                await Problem(http, StatusCodes.Status429TooManyRequests, ProblemTypes.TooManyFailures, "Too many requests", $"Too many requests without a valid {Header} from this address; try again later.");
                 return;
             }
 
@@ -60,7 +60,7 @@ internal static partial class ApiKeyMiddleware
 
             if (access == Access.Frontend)
             {
-                await Problem(http, StatusCodes.Status403Forbidden, "Forbidden", "This route needs the admin API key (SessionStore:ApiKey), not a frontend key.");
+                await Problem(http, StatusCodes.Status403Forbidden, ProblemTypes.Forbidden, "Forbidden", "This route needs the admin API key (SessionStore:ApiKey), not a frontend key.");
                 return;
             }
 
@@ -70,7 +70,9 @@ internal static partial class ApiKeyMiddleware
                 Log.ApiKeyCallerLimited(logger, caller, FailedApiKeyLimiter.FailuresPerMinute);
             }
 
-            await Problem(http, StatusCodes.Status401Unauthorized, "Unauthorized", $"A valid {Header} header is required.");
+            // RFC 9110 asks a 401 to name how to authenticate: this API's key, in its header.
+            http.Response.Headers.WWWAuthenticate = $"ApiKey header=\"{Header}\"";
+            await Problem(http, StatusCodes.Status401Unauthorized, ProblemTypes.Unauthorized, "Unauthorized", $"A valid {Header} header is required.");
         });
     }
 
@@ -101,10 +103,10 @@ internal static partial class ApiKeyMiddleware
         return isAdmin ? Access.Admin : isFrontend ? Access.Frontend : Access.None;
     }
 
-    private static Task Problem(HttpContext http, int status, string title, string detail)
+    private static Task Problem(HttpContext http, int status, string type, string title, string detail)
     {
         http.Response.StatusCode = status;
-        return Results.Problem(statusCode: status, title: title, detail: detail).ExecuteAsync(http);
+        return Results.Problem(statusCode: status, type: type, title: title, detail: detail).ExecuteAsync(http);
     }
 
     private static partial class Log

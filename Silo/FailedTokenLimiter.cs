@@ -141,7 +141,7 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
     private static IResult TooManyFailures(HttpContext http, TimeSpan retryAfter)
     {
         RetryAfterHeader.Set(http.Response, retryAfter);
-        return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too many requests",
+        return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, type: ProblemTypes.TooManyFailures, title: "Too many requests",
             detail: "Too many failed token checks or user queries that found nothing from this caller; try again later.");
     }
 }

@@ -11,16 +11,17 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
     {
-        var (status, title, detail) = exception switch
+        var (status, type, title, detail) = exception switch
         {
-            BadHttpRequestException bad => (bad.StatusCode, "Bad request",
-                bad.StatusCode == StatusCodes.Status413PayloadTooLarge ? "The request body is too large." : "The request could not be read (malformed JSON or parameters)."),
-            SessionLimitExceededException limit => (StatusCodes.Status409Conflict, "Session limit reached", limit.Message),
-            SessionVersionConflictException conflict => (StatusCodes.Status409Conflict, "Version conflict", conflict.Message),
-            SessionThrottledException throttled => (StatusCodes.Status429TooManyRequests, "Too many requests", throttled.Message),
-            SessionStoreUnavailableException unavailable => (StatusCodes.Status503ServiceUnavailable, "Service unavailable", unavailable.Message),
-            ArgumentException argument => (StatusCodes.Status400BadRequest, "Invalid request", StripParameter(argument)),
-            _ => (StatusCodes.Status500InternalServerError, "Internal error", "The request failed; see the silo log."),
+            BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } => (StatusCodes.Status413PayloadTooLarge, ProblemTypes.BodyTooLarge,
+                "Request body too large", "The request body is larger than SessionStore:MaxRequestBodyBytes allows."),
+            BadHttpRequestException bad => (bad.StatusCode, ProblemTypes.InvalidRequest, "Bad request", "The request could not be read (malformed JSON or parameters)."),
+            SessionLimitExceededException limit => (StatusCodes.Status409Conflict, ProblemTypes.SessionLimit, "Session limit reached", limit.Message),
+            SessionVersionConflictException conflict => (StatusCodes.Status409Conflict, ProblemTypes.VersionConflict, "Version conflict", conflict.Message),
+            SessionThrottledException throttled => (StatusCodes.Status429TooManyRequests, ProblemTypes.SessionThrottled, "Too many requests", throttled.Message),
+            SessionStoreUnavailableException unavailable => (StatusCodes.Status503ServiceUnavailable, ProblemTypes.Unavailable, "Service unavailable", unavailable.Message),
+            ArgumentException argument => (StatusCodes.Status400BadRequest, ProblemTypes.InvalidRequest, "Invalid request", StripParameter(argument)),
+            _ => (StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error", "The request failed; see the silo log."),
         };
 
         if (status >= 500 && exception is not SessionStoreUnavailableException)
@@ -43,7 +44,7 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
         {
             HttpContext = http,
             Exception = null, // never let the exception's text or stack into the body
-            ProblemDetails = { Status = status, Title = title, Detail = detail },
+            ProblemDetails = { Status = status, Type = type, Title = title, Detail = detail },
         });
     }
 

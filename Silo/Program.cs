@@ -7,7 +7,8 @@ using SessionGrains.Silo;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddSessionGrainsSilo();
 builder.AddSessionGrainsTelemetry();
-builder.Services.AddProblemDetails();
+builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemTypes.NameRouteNotFound);
+builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new MillisecondTimestampConverter()));
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // bad JSON reaches the problem handler
 builder.Services.AddSiloHealthChecks();

@@ -20,9 +20,16 @@ public static class SessionApi
     public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
     {
         var limiter = app.ServiceProvider.GetRequiredService<FailedTokenLimiter>();
-        var current = app.MapGroup("/sessions/current").AddEndpointFilter(limiter.FilterAsync);
 
-        app.MapPost("/sessions", async (CreateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        // Sessions and tokens are private to their user: no cache (a browser's, a proxy's) keeps an answer.
+        var api = app.MapGroup("").AddEndpointFilter(async (context, next) =>
+        {
+            context.HttpContext.Response.Headers.CacheControl = "no-store";
+            return await next(context);
+        });
+        var current = api.MapGroup("/sessions/current").AddEndpointFilter(limiter.FilterAsync);
+
+        api.MapPost("/sessions", async (CreateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
             var created = await store.CreateAsync(request.UserId!, new SessionCreateOptions
             {
@@ -32,6 +39,8 @@ public static class SessionApi
                 AbsoluteTimeout = Seconds(request.AbsoluteTimeoutSeconds, "absoluteTimeoutSeconds"),
                 Client = Client(http),
             }, ct);
+            // The new session answers at /sessions/current, to its token.
+            http.Response.Headers.Location = "/sessions/current";
             return Results.Json(SessionResponse.From(created.Session, created.Token.Value), statusCode: StatusCodes.Status201Created);
         });
 
@@ -41,8 +50,8 @@ public static class SessionApi
         current.MapPatch("", async (UpdateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
             Found(await store.UpdateAsync(Token(http), new SessionUpdate { Metadata = request.Metadata, Role = request.Role }, request.ExpectedVersion, ct)));
 
-        current.MapPost("/rotate", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
-            await store.RotateAsync(Token(http), cancellationToken: ct) is { } rotated
+        current.MapPost("/rotate", async (RotateRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+            await store.RotateAsync(Token(http), Seconds(request?.GraceSeconds, "graceSeconds") ?? TimeSpan.Zero, ct) is { } rotated
                 ? Results.Json(SessionResponse.From(rotated.Session, rotated.Token.Value))
                 : NotFound());
 
@@ -50,7 +59,7 @@ public static class SessionApi
             await store.DeleteAsync(Token(http), ct) ? Results.NoContent() : NotFound());
 
         // A user route that finds nothing counts against its caller in the limiter's budget (a random user id costs an index activation).
-        app.MapGet("/users/{userId}/sessions", async (string userId, int? limit, string? cursor, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        api.MapGet("/users/{userId}/sessions", async (string userId, int? limit, string? cursor, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
             var page = await store.ListByUserAsync(UserId(http, userId), limit ?? 100, cursor, ct);
             return page.Sessions.IsEmpty && cursor is null && limiter.FoundNothing(http) is { } refused
@@ -58,11 +67,16 @@ public static class SessionApi
                 : Results.Json(new SessionListResponse(page.Sessions.Select(SessionSummaryResponse.From).ToList(), page.Next));
         });
 
-        app.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        api.MapGet("/users/{userId}/sessions/count", async (string userId, HttpContext http, ISessionStore store, CancellationToken ct) =>
+            await store.CountForUserAsync(UserId(http, userId), ct) is var count and > 0
+                ? Results.Json(new CountResponse(count))
+                : limiter.FoundNothing(http) ?? Results.Json(new CountResponse(0)));
+
+        api.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.RevokeAsync(UserId(http, userId), sessionId, ct) ? Results.NoContent() : limiter.FoundNothing(http) ?? NotFound());
 
         // Sign out everywhere has a route of its own, so no revoke URL with an empty or missing id can reach it.
-        app.MapPost("/users/{userId}/sessions/revoke-all", async (string userId, RevokeAllRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        api.MapPost("/users/{userId}/sessions/revoke-all", async (string userId, RevokeAllRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
             var except = Except(request, http);
             var ended = await store.DeleteAllForUserAsync(UserId(http, userId), except, ct);
@@ -70,11 +84,11 @@ public static class SessionApi
         });
 
         // Where an empty session id (or the old bulk form) lands: refused, nothing ended.
-        app.MapDelete("/users/{userId}/sessions", () =>
-            Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Invalid request",
+        api.MapDelete("/users/{userId}/sessions", () =>
+            Results.Problem(statusCode: StatusCodes.Status400BadRequest, type: ProblemTypes.InvalidRequest, title: "Invalid request",
                 detail: "A session id is required: DELETE /users/{userId}/sessions/{sessionId}. To sign out everywhere, POST /users/{userId}/sessions/revoke-all."));
 
-        app.MapGet("/stats", async (ISessionStore store, CancellationToken ct) =>
+        api.MapGet("/stats", async (ISessionStore store, CancellationToken ct) =>
             Results.Json(new StatsResponse(await store.CountAsync(ct))));
 
         return app;
@@ -127,6 +141,6 @@ public static class SessionApi
         session is null ? NotFound() : Results.Json(SessionResponse.From(session));
 
     private static IResult NotFound() =>
-        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Session not found",
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, type: ProblemTypes.SessionNotFound, title: "Session not found",
             detail: "There is no live session for this token or id.");
 }

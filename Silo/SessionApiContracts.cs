@@ -82,5 +82,14 @@ public sealed record class SessionListResponse(
 /// <summary>Answer of "sign out everywhere".</summary>
 public sealed record class EndedResponse(int Ended);
 
+/// <summary>
+/// Body of <c>POST /sessions/current/rotate</c>, optional: how long the old token keeps answering (for requests
+/// already on their way), up to <c>SessionStore:MaxRotationGracePeriod</c>. None: it stops at once.
+/// </summary>
+public sealed record class RotateRequest(double? GraceSeconds);
+
+/// <summary>Answer of <c>GET /users/{userId}/sessions/count</c>.</summary>
+public sealed record class CountResponse(int Count);
+
 /// <summary>Answer of <c>GET /stats</c>.</summary>
 public sealed record class StatsResponse(long ActiveSessions);

@@ -111,7 +111,12 @@ public sealed class ApiKeyTests
         using var http = logged.CreateClient();
         const string Guess = "guessed-key-0123456789abcdef";
 
-        await HttpApiTests.AssertProblem(await http.GetAsync("/stats", Ct), HttpStatusCode.Unauthorized); // no key
+        using (var missing = await http.GetAsync("/stats", Ct))
+        {
+            await HttpApiTests.AssertProblem(missing, HttpStatusCode.Unauthorized); // no key
+            Assert.Equal("ApiKey header=\"X-Api-Key\"", missing.Headers.WwwAuthenticate.ToString());
+        }
+
         for (var i = 1; i < FailedApiKeyLimiter.FailuresPerMinute; i++)
         {
             using var wrong = new HttpRequestMessage(HttpMethod.Get, "/stats");

@@ -40,6 +40,12 @@ public sealed class HttpApiTests(RedisServer redis) : IAsyncLifetime
         Assert.Equal(user, created.GetProperty("userId").GetString());
         Assert.True(created.TryGetProperty("expiresAt", out _));
 
+        // Where the session answers, no cache for what carries a token, and times common parsers read (milliseconds, UTC).
+        Assert.Equal("/sessions/current", create.Headers.Location?.OriginalString);
+        Assert.Equal("no-store", create.Headers.CacheControl?.ToString());
+        Assert.All(new[] { "createdAt", "lastAccessedAt", "expiresAt", "absoluteExpiresAt" }, name =>
+            Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", created.GetProperty(name).GetString()!));
+
         using var get = await Send(HttpMethod.Get, "/sessions/current", token);
         Assert.Equal(HttpStatusCode.OK, get.StatusCode);
         var body = await get.Content.ReadAsStringAsync(Ct);
@@ -55,6 +61,7 @@ public sealed class HttpApiTests(RedisServer redis) : IAsyncLifetime
 
         using var rotate = await Send(HttpMethod.Post, "/sessions/current/rotate", token);
         Assert.Equal(HttpStatusCode.OK, rotate.StatusCode);
+        Assert.Equal("no-store", rotate.Headers.CacheControl?.ToString());
         var rotated = await Json(rotate);
         var newToken = rotated.GetProperty("token").GetString()!;
         Assert.NotEqual(token, newToken);
@@ -177,10 +184,56 @@ public sealed class HttpApiTests(RedisServer redis) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_rotation_grace_window_and_a_users_count_are_reachable_over_http()
+    {
+        var user = NewUser();
+        var first = await Json(await _http.PostAsJsonAsync("/sessions", new { userId = user }, Ct));
+        await _http.PostAsJsonAsync("/sessions", new { userId = user }, Ct);
+        var token = first.GetProperty("token").GetString()!;
+
+        // With a grace window the old token keeps answering (for requests already on their way), as the new session.
+        using var rotate = await Send(HttpMethod.Post, "/sessions/current/rotate", token, new { graceSeconds = 30 });
+        Assert.Equal(HttpStatusCode.OK, rotate.StatusCode);
+        var rotated = await Json(rotate);
+        Assert.NotEqual(first.GetProperty("sessionId").GetString(), rotated.GetProperty("sessionId").GetString());
+        using var old = await Send(HttpMethod.Get, "/sessions/current", token);
+        Assert.Equal(HttpStatusCode.OK, old.StatusCode);
+        Assert.Equal(rotated.GetProperty("sessionId").GetString(), (await Json(old)).GetProperty("sessionId").GetString());
+        await AssertProblem(await Send(HttpMethod.Post, "/sessions/current/rotate", rotated.GetProperty("token").GetString()!, new { graceSeconds = -1 }), HttpStatusCode.BadRequest);
+
+        Assert.Equal(2, (await Json(await _http.GetAsync($"/users/{user}/sessions/count", Ct))).GetProperty("count").GetInt32());
+        Assert.Equal(0, (await Json(await _http.GetAsync($"/users/{NewUser()}/sessions/count", Ct))).GetProperty("count").GetInt32());
+    }
+
+    [Fact]
+    public async Task Each_error_has_a_type_of_its_own_so_a_program_can_tell_them_apart()
+    {
+        static async Task<string> TypeOf(HttpResponseMessage response) => (await Json(response)).GetProperty("type").GetString()!;
+        var user = NewUser();
+        var created = await Json(await _http.PostAsJsonAsync("/sessions", new { userId = user }, Ct));
+        var token = created.GetProperty("token").GetString()!;
+
+        Assert.Equal("urn:sessiongrains:problem:session-not-found", await TypeOf(await Send(HttpMethod.Get, "/sessions/current", "junk")));
+        using var wrongRoute = await _http.GetAsync("/v1/sessions/current", Ct);
+        Assert.Equal(HttpStatusCode.NotFound, wrongRoute.StatusCode);
+        Assert.Equal("urn:sessiongrains:problem:no-such-route", await TypeOf(wrongRoute));
+        Assert.Equal("urn:sessiongrains:problem:version-conflict",
+            await TypeOf(await Send(HttpMethod.Patch, "/sessions/current", token, new { metadata = new { a = "1" }, expectedVersion = 7 })));
+        Assert.Equal("urn:sessiongrains:problem:invalid-request", await TypeOf(await Send(HttpMethod.Get, "/sessions/current", "")));
+        await _http.PostAsJsonAsync("/sessions", new { userId = user }, Ct);
+        await _http.PostAsJsonAsync("/sessions", new { userId = user }, Ct);
+        Assert.Equal("urn:sessiongrains:problem:session-limit", await TypeOf(await _http.PostAsJsonAsync("/sessions", new { userId = user }, Ct)));
+        using var tooLarge = new StringContent($"{{\"userId\": \"a\", \"role\": \"{new string('r', 300 * 1024)}\"}}", Encoding.UTF8, "application/json");
+        Assert.Equal("urn:sessiongrains:problem:body-too-large", await TypeOf(await _http.PostAsync("/sessions", tooLarge, Ct)));
+    }
+
+    [Fact]
     public async Task An_oversized_body_gets_a_413_problem()
     {
         using var content = new StringContent($"{{\"userId\": \"a\", \"role\": \"{new string('r', 300 * 1024)}\"}}", Encoding.UTF8, "application/json");
-        await AssertProblem(await _http.PostAsync("/sessions", content, Ct), HttpStatusCode.RequestEntityTooLarge);
+        using var response = await _http.PostAsync("/sessions", content, Ct);
+        await AssertProblem(response, HttpStatusCode.RequestEntityTooLarge);
+        Assert.Equal("Request body too large", (await Json(response)).GetProperty("title").GetString());
     }
 
     [Fact]
