@@ -36,7 +36,7 @@ internal static partial class ApiKeyMiddleware
         return app.Use(async (http, next) =>
         {
             var path = http.Request.Path;
-            if (path.StartsWithSegments("/health"))
+            if (path.StartsWithSegments("/health") || path.StartsWithSegments("/openapi"))
             {
                 await next(http);
                 return;

@@ -12,6 +12,7 @@ builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Ad
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // bad JSON reaches the problem handler
 builder.Services.AddSiloHealthChecks();
+builder.Services.AddSessionGrainsOpenApi();
 
 var app = builder.Build();
 var host = app.Services.GetRequiredService<IOptions<SiloHostOptions>>().Value;
@@ -20,6 +21,7 @@ app.UseStatusCodePages();
 app.UseRequestSizeLimit(host.MaxRequestBodyBytes);
 app.UseApiKey(host);
 app.MapSiloHealth();
+app.MapOpenApi(OpenApiDocument.Path);
 app.MapSessionGrainsMetrics();
 app.MapSessionApi();
 app.MapSessionGrainsDashboard(host);

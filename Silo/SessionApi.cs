@@ -42,21 +42,25 @@ public static class SessionApi
             // The new session answers at /sessions/current, to its token.
             http.Response.Headers.Location = "/sessions/current";
             return Results.Json(SessionResponse.From(created.Session, created.Token.Value), statusCode: StatusCodes.Status201Created);
-        });
+        }).Describe<SessionResponse>("CreateSession", "Log in: create a session; the answer carries its token, once.", StatusCodes.Status201Created, 400, 409, 413);
 
         current.MapGet("", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
-            Found(await store.ValidateAsync(Token(http), Client(http), ct)));
+            Found(await store.ValidateAsync(Token(http), Client(http), ct)))
+            .Describe<SessionResponse>("ValidateSession", "Validate the session of X-Session-Token (slides its idle timeout).", 200, 400, 404);
 
         current.MapPatch("", async (UpdateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
-            Found(await store.UpdateAsync(Token(http), new SessionUpdate { Metadata = request.Metadata, Role = request.Role }, request.ExpectedVersion, ct)));
+            Found(await store.UpdateAsync(Token(http), new SessionUpdate { Metadata = request.Metadata, Role = request.Role }, request.ExpectedVersion, ct)))
+            .Describe<SessionResponse>("UpdateSession", "Change the session's metadata or role; with expectedVersion, only if no one wrote first.", 200, 400, 404, 409, 413);
 
         current.MapPost("/rotate", async (RotateRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.RotateAsync(Token(http), Seconds(request?.GraceSeconds, "graceSeconds") ?? TimeSpan.Zero, ct) is { } rotated
                 ? Results.Json(SessionResponse.From(rotated.Session, rotated.Token.Value))
-                : NotFound());
+                : NotFound())
+            .Describe<SessionResponse>("RotateSession", "Give the session a new token and public id; the old token ends, or after graceSeconds.", 200, 400, 404);
 
         current.MapDelete("", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
-            await store.DeleteAsync(Token(http), ct) ? Results.NoContent() : NotFound());
+            await store.DeleteAsync(Token(http), ct) ? Results.NoContent() : NotFound())
+            .Describe("DeleteSession", "Log out: end the session of X-Session-Token.", 204, 400, 404);
 
         // A user route that finds nothing counts against its caller in the limiter's budget (a random user id costs an index activation).
         api.MapGet("/users/{userId}/sessions", async (string userId, int? limit, string? cursor, HttpContext http, ISessionStore store, CancellationToken ct) =>
@@ -65,15 +69,17 @@ public static class SessionApi
             return page.Sessions.IsEmpty && cursor is null && limiter.FoundNothing(http) is { } refused
                 ? refused
                 : Results.Json(new SessionListResponse(page.Sessions.Select(SessionSummaryResponse.From).ToList(), page.Next));
-        });
+        }).Describe<SessionListResponse>("ListUserSessions", "A user's live sessions (\"your devices\"), oldest first, a page at a time.", 200, 400);
 
         api.MapGet("/users/{userId}/sessions/count", async (string userId, HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.CountForUserAsync(UserId(http, userId), ct) is var count and > 0
                 ? Results.Json(new CountResponse(count))
-                : limiter.FoundNothing(http) ?? Results.Json(new CountResponse(0)));
+                : limiter.FoundNothing(http) ?? Results.Json(new CountResponse(0)))
+            .Describe<CountResponse>("CountUserSessions", "How many live sessions a user has.", 200, 400);
 
         api.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, HttpContext http, ISessionStore store, CancellationToken ct) =>
-            await store.RevokeAsync(UserId(http, userId), sessionId, ct) ? Results.NoContent() : limiter.FoundNothing(http) ?? NotFound());
+            await store.RevokeAsync(UserId(http, userId), sessionId, ct) ? Results.NoContent() : limiter.FoundNothing(http) ?? NotFound())
+            .Describe("RevokeUserSession", "Sign out one device: end a user's session by its public id.", 204, 400, 404);
 
         // Sign out everywhere has a route of its own, so no revoke URL with an empty or missing id can reach it.
         api.MapPost("/users/{userId}/sessions/revoke-all", async (string userId, RevokeAllRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
@@ -81,17 +87,41 @@ public static class SessionApi
             var except = Except(request, http);
             var ended = await store.DeleteAllForUserAsync(UserId(http, userId), except, ct);
             return ended == 0 && except is null && limiter.FoundNothing(http) is { } refused ? refused : Results.Json(new EndedResponse(ended));
-        });
+        }).Describe<EndedResponse>("RevokeAllUserSessions", "Sign out everywhere: end every session of a user, but the one in except.", 200, 400);
 
         // Where an empty session id (or the old bulk form) lands: refused, nothing ended.
         api.MapDelete("/users/{userId}/sessions", () =>
             Results.Problem(statusCode: StatusCodes.Status400BadRequest, type: ProblemTypes.InvalidRequest, title: "Invalid request",
-                detail: "A session id is required: DELETE /users/{userId}/sessions/{sessionId}. To sign out everywhere, POST /users/{userId}/sessions/revoke-all."));
+                detail: "A session id is required: DELETE /users/{userId}/sessions/{sessionId}. To sign out everywhere, POST /users/{userId}/sessions/revoke-all."))
+            .Describe("RevokeWithoutSessionId", "Refused: a revoke needs a session id (this route ends nothing).", 400);
 
         api.MapGet("/stats", async (ISessionStore store, CancellationToken ct) =>
-            Results.Json(new StatsResponse(await store.CountAsync(ct))));
+            Results.Json(new StatsResponse(await store.CountAsync(ct))))
+            .Describe<StatsResponse>("Stats", "How many live sessions the cluster has.", 200);
 
         return app;
+    }
+
+    /// <summary>
+    /// The route's OpenAPI name, summary and answers: <typeparamref name="T"/> for its success status, a problem
+    /// document for the others, and for every route the answers any request may get (401 without a valid API key,
+    /// 429 when throttled, 503 while the cluster or its storage cannot answer).
+    /// </summary>
+    private static RouteHandlerBuilder Describe<T>(this RouteHandlerBuilder route, string name, string summary, int success, params int[] problems) =>
+        Problems(route.Produces<T>(success), name, summary, problems);
+
+    private static RouteHandlerBuilder Describe(this RouteHandlerBuilder route, string name, string summary, int status, params int[] problems) =>
+        Problems(status >= 400 ? route.ProducesProblem(status) : route.Produces(status), name, summary, problems);
+
+    private static RouteHandlerBuilder Problems(RouteHandlerBuilder route, string name, string summary, int[] problems)
+    {
+        route.WithName(name).WithSummary(summary);
+        foreach (var status in problems.Concat([StatusCodes.Status401Unauthorized, StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable]).Distinct())
+        {
+            route.ProducesProblem(status);
+        }
+
+        return route;
     }
 
     private static string Token(HttpContext http) =>

@@ -1,5 +1,3 @@
-using System.Text.Json;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Orleans.Clustering.Redis;
@@ -24,8 +22,6 @@ internal static class SiloHealth
     /// <summary>Tag of the checks that must pass for this silo to take requests.</summary>
     public const string Ready = "ready";
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
     public static IServiceCollection AddSiloHealthChecks(this IServiceCollection services)
     {
         services.AddSingleton<MembershipTableHealthCheck>(); // one instance, so a lost membership table is logged once
@@ -38,28 +34,24 @@ internal static class SiloHealth
 
     public static void MapSiloHealth(this IEndpointRouteBuilder app)
     {
-        app.MapHealthChecks("/health/live", Options(check => check.Tags.Contains(Live)));
-        app.MapHealthChecks("/health/ready", Options(check => check.Tags.Contains(Ready)));
-        app.MapHealthChecks("/health", Options(check => check.Tags.Contains(Ready)));
+        Map(app, "/health/live", "Liveness", Live, "Fails only when restarting this silo is the remedy.");
+        Map(app, "/health/ready", "Readiness", Ready, "Fails while this silo cannot serve requests.");
+        Map(app, "/health", "Health", Ready, "The same as /health/ready.");
     }
 
-    private static HealthCheckOptions Options(Func<HealthCheckRegistration, bool> predicate) => new()
-    {
-        Predicate = predicate,
-        ResponseWriter = WriteAsync,
-    };
-
-    /// <summary><c>{"status":"Unhealthy","checks":[{"name":"storage","status":"Unhealthy","description":"…"}]}</c></summary>
-    private static Task WriteAsync(HttpContext context, HealthReport report)
-    {
-        context.Response.ContentType = "application/json";
-        context.Response.Headers.CacheControl = "no-store";
-        return context.Response.WriteAsync(JsonSerializer.Serialize(new
-        {
-            status = report.Status.ToString(),
-            checks = report.Entries.Select(e => new { name = e.Key, status = e.Value.Status.ToString(), description = e.Value.Description }),
-        }, Json));
-    }
+    // Route handlers rather than MapHealthChecks, so the OpenAPI document describes them with the rest.
+    private static void Map(IEndpointRouteBuilder app, string path, string name, string tag, string summary) =>
+        app.MapGet(path, async (HealthCheckService health, HttpContext http, CancellationToken ct) =>
+            {
+                var report = await health.CheckHealthAsync(check => check.Tags.Contains(tag), ct);
+                http.Response.Headers.CacheControl = "no-store";
+                return Results.Json(
+                    new HealthResponse(report.Status.ToString(), [.. report.Entries.Select(e => new HealthCheckResponse(e.Key, e.Value.Status.ToString(), e.Value.Description))]),
+                    statusCode: report.Status == HealthStatus.Unhealthy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status200OK);
+            })
+            .WithName(name).WithSummary(summary).WithTags("Health")
+            .Produces<HealthResponse>(StatusCodes.Status200OK)
+            .Produces<HealthResponse>(StatusCodes.Status503ServiceUnavailable);
 
     /// <summary>The Redis connection, or null with in-memory storage.</summary>
     internal static RedisConnection? Redis(IServiceProvider services) => services.GetService<RedisConnection>();
@@ -67,6 +59,12 @@ internal static class SiloHealth
     /// <summary>How long a check waits for Redis: a probe must answer in time even while Redis does not.</summary>
     internal static readonly TimeSpan StorageTimeout = TimeSpan.FromSeconds(2);
 }
+
+/// <summary>A health endpoint's answer: <c>{"status":"Unhealthy","checks":[{"name":"storage","status":"Unhealthy","description":"…"}]}</c>.</summary>
+public sealed record class HealthResponse(string Status, IReadOnlyList<HealthCheckResponse> Checks);
+
+/// <summary>One check of a <see cref="HealthResponse"/>.</summary>
+public sealed record class HealthCheckResponse(string Name, string Status, string? Description);
 
 /// <summary>Ready: this silo is an active member of its cluster.</summary>
 internal sealed class ClusterMemberHealthCheck(IClusterMembershipService membership, ILocalSiloDetails silo) : IHealthCheck
