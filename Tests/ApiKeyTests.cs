@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -105,7 +104,7 @@ public sealed class ApiKeyTests
     [Fact]
     public async Task Refused_keys_are_logged_without_the_key_and_an_address_past_its_budget_gets_429_with_retry_after()
     {
-        var logs = new LogCollector();
+        var logs = new RecordingLog();
         await using var factory = SiloApiFactory.Create(null, ("SessionStore:ApiKey", AdminKey));
         await using var logged = factory.WithWebHostBuilder(b => b.ConfigureLogging(l => l.AddProvider(logs)));
         using var http = logged.CreateClient();
@@ -183,25 +182,4 @@ public sealed class ApiKeyTests
         new SiloHostOptionsValidator(Options.Create(new SessionClusterOptions { Redis = redis })).Validate(null, options) is { Failed: true } result
             ? result.FailureMessage
             : "";
-
-    private sealed class LogCollector : ILoggerProvider
-    {
-        public ConcurrentQueue<(int Id, string Message)> Entries { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(LogCollector collector) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                collector.Entries.Enqueue((eventId.Id, formatter(state, exception)));
-        }
-    }
 }

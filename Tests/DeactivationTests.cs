@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -120,7 +119,7 @@ public sealed class DeactivationTests(RedisServer redis)
     [InlineData(true)]
     public async Task The_last_silo_stops_cleanly_with_active_sessions_whose_indexes_are_idle(bool onRedis)
     {
-        var log = new WarningLog();
+        var log = new RecordingLog(LogLevel.Warning) { Recording = false };
         var cluster = await SessionCluster.StartAsync(onRedis ? redis : null, 1, configureSilo: silo => silo.Services.AddSingleton<ILoggerProvider>(log));
         CreatedSession[] created;
         try
@@ -154,35 +153,6 @@ public sealed class DeactivationTests(RedisServer redis)
             foreach (var session in created)
             {
                 Assert.Equal(slid, (await cluster.StoredSessionAsync(session.Session.SessionId))?.Session?.LastAccessedAt);
-            }
-        }
-    }
-
-    /// <summary>Warnings and errors logged by the silo once <see cref="Recording"/> is on.</summary>
-    private sealed class WarningLog : ILoggerProvider
-    {
-        public volatile bool Recording;
-
-        public ConcurrentQueue<string> Entries { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(WarningLog log, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (log.Recording && IsEnabled(logLevel))
-                {
-                    log.Entries.Enqueue($"{logLevel} {category}: {formatter(state, exception)} {exception?.GetType().Name}");
-                }
             }
         }
     }
