@@ -100,12 +100,14 @@ internal sealed partial class RedisStateStorage
             changed.AddRange(stored.Entries.Keys.Where(id => !state.Sessions.ContainsKey(id)).Select(id => (id, (SessionSummary?)null)));
         }
 
+        // The latest absolute expiry of the index's sessions: a pass over every entry, so taken once.
+        var discardableAfter = state.DiscardableAfter;
         RedisValue[] arguments =
         [
             expectedEtag is null ? RedisValue.EmptyString : Convert.FromHexString(expectedEtag),
             etag,
             // The TTL only ever moves later: an end leaves the key's TTL as it was (a later one is harmless).
-            stored?.ExpiresAfter is null || state.DiscardableAfter > stored.ExpiresAfter ? Milliseconds(TimeToLive(state)) : RedisValue.EmptyString,
+            stored?.ExpiresAfter is null || discardableAfter > stored.ExpiresAfter ? Milliseconds(TimeToLive(discardableAfter)) : RedisValue.EmptyString,
             // An index with an etag but no entries known here (not read through this storage): rewrite it whole.
             expectedEtag is not null && stored is null ? "1" : "0",
             .. changed.SelectMany(c => new RedisValue[] { c.SessionId, c.Entry is null ? RedisValue.EmptyString : CompactStateCodec.EncodeSummary(c.Entry) }),
@@ -118,11 +120,11 @@ internal sealed partial class RedisStateStorage
 
         if (stored is null)
         {
-            _storedIndexes.AddOrUpdate(state, new StoredIndex(state, state.DiscardableAfter));
+            _storedIndexes.AddOrUpdate(state, new StoredIndex(state, discardableAfter));
         }
         else
         {
-            stored.Apply(changed, state.DiscardableAfter);
+            stored.Apply(changed, discardableAfter);
         }
 
         return true;

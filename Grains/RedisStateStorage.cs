@@ -23,7 +23,7 @@ internal sealed partial class RedisStateStorage(
     SessionGrainsOptions options) : IGrainStorage
 {
     /// <summary>Bytes of the etag at the start of every value.</summary>
-    private const int EtagLength = 8;
+    internal const int EtagLength = 8;
 
     /// <summary>What a legacy record's etag is given, so a write knows which format the record is in.</summary>
     private const string LegacyEtagPrefix = "orleans:";
@@ -192,14 +192,16 @@ internal sealed partial class RedisStateStorage(
     private static bool IsLegacy(string? etag) => etag?.StartsWith(LegacyEtagPrefix, StringComparison.Ordinal) == true;
 
     /// <summary>The key TTL: the state's discard time plus the margin, at least a second; null when the state never expires.</summary>
-    private TimeSpan? TimeToLive<T>(T state)
+    private TimeSpan? TimeToLive<T>(T state) => TimeToLive((state as IExpiringState)?.DiscardableAfter);
+
+    private TimeSpan? TimeToLive(DateTimeOffset? discardableAfter)
     {
-        if (state is not IExpiringState { DiscardableAfter: { } discardableAfter })
+        if (discardableAfter is not { } after)
         {
             return null;
         }
 
-        var ttl = discardableAfter + options.StorageExpiryMargin - options.TimeProvider.GetUtcNow();
+        var ttl = after + options.StorageExpiryMargin - options.TimeProvider.GetUtcNow();
         return ttl > TimeSpan.FromSeconds(1) ? ttl : TimeSpan.FromSeconds(1);
     }
 

@@ -27,7 +27,7 @@ public static class StoredRecords
     public static async Task<string?> JsonAsync(IDatabase database, RedisKey key)
     {
         var value = (byte[]?)await database.StringGetAsync(key);
-        return value is null ? null : Encoding.UTF8.GetString(value.AsSpan(ForeignEtag.Length));
+        return value is null ? null : Encoding.UTF8.GetString(value.AsSpan(RedisStateStorage.EtagLength));
     }
 
     /// <summary>Stores <paramref name="json"/> as a JSON record under an etag no silo holds.</summary>
