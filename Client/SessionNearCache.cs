@@ -254,14 +254,15 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
         var sentAt = Stopwatch.GetTimestamp();
         try
         {
-            var answer = await _grainPath.ValidateLeasedAsync(sessionId, null, new LeaseRequest(Reference, leased.TakeReport(), Renewal: true)).ConfigureAwait(false);
+            var report = leased.TakeReport(out var reportedUpTo);
+            var answer = await _grainPath.ValidateLeasedAsync(sessionId, null, new LeaseRequest(Reference, report, Renewal: true)).ConfigureAwait(false);
 
             // Renewed in place only while this is still the kept copy: a recall or a newer answer replaced it otherwise.
             if (answer is { Session: { } session, Budget: > 0 } && answer.Lease > TimeSpan.Zero && session.Version == leased.Session.Version
                 && _slots.TryGetValue(sessionId, out var current) && ReferenceEquals(current, leased))
             {
                 var endsAt = LeaseEnd(sentAt, answer.Lease);
-                leased.Renew(session, endsAt, RenewFrom(endsAt), answer.Budget, answer.SignalsUntil);
+                leased.Renew(session, endsAt, RenewFrom(endsAt), answer.Budget, answer.SignalsUntil, reportedUpTo);
             }
             else
             {
@@ -386,8 +387,11 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
         private long _signalsUntilTicks = signalsUntil?.UtcTicks ?? long.MaxValue;
         private long _leaseEndsAt = leaseEndsAt;
         private long _renewFrom = renewFrom;
-        private int _budget = budget;
-        private int _unreported;
+        // Answers from memory are counted, never reset: the lease allows answers up to _allowed, and a renewal's
+        // budget starts at the count its report was taken at, so answers made while it was on the wire use it up.
+        private long _answered;
+        private long _reportedUpTo;
+        private long _allowed = budget;
         private long _lastAnsweredTicks;
 
         public SessionInfo Session => Volatile.Read(ref _session);
@@ -401,7 +405,7 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
 
         public long Bytes { get; } = EstimateBytes(session);
 
-        public bool HasUnreported => Volatile.Read(ref _unreported) > 0;
+        public bool HasUnreported => Volatile.Read(ref _answered) > Volatile.Read(ref _reportedUpTo);
 
         public bool TryAnswer(ClientInfo? requestClient, DateTimeOffset now, out SessionInfo? answer)
         {
@@ -416,12 +420,11 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
             var lastAccess = answeredTicks > session.LastAccessedAt.UtcTicks ? new DateTimeOffset(answeredTicks, TimeSpan.Zero) : session.LastAccessedAt;
             if (SessionExpiry.IsExpired(now, SessionExpiry.ExpiresAt(lastAccess, session.IdleTimeout, session.AbsoluteExpiresAt))
                 || now.UtcTicks >= Volatile.Read(ref _signalsUntilTicks)
-                || Interlocked.Decrement(ref _budget) < 0)
+                || !TryCountAnswer())
             {
                 return false;
             }
 
-            Interlocked.Increment(ref _unreported);
             for (var seen = answeredTicks; seen < now.UtcTicks;)
             {
                 var was = Interlocked.CompareExchange(ref _lastAnsweredTicks, now.UtcTicks, seen);
@@ -433,19 +436,56 @@ internal sealed class SessionNearCache : IValidationPath, ISessionCacheObserver,
             return true;
         }
 
-        /// <summary>The answers from memory not yet reported, handed over once.</summary>
-        public LeaseReport TakeReport()
+        /// <summary>Counts one answer from memory, if the budget allows it.</summary>
+        private bool TryCountAnswer()
         {
-            var count = Interlocked.Exchange(ref _unreported, 0);
-            return count == 0 ? default : new LeaseReport(count, new DateTimeOffset(Volatile.Read(ref _lastAnsweredTicks), TimeSpan.Zero));
+            while (true)
+            {
+                var answered = Volatile.Read(ref _answered);
+                if (answered >= Volatile.Read(ref _allowed))
+                {
+                    return false;
+                }
+
+                if (Interlocked.CompareExchange(ref _answered, answered + 1, answered) == answered)
+                {
+                    return true;
+                }
+            }
         }
 
-        public void Renew(SessionInfo session, long leaseEndsAt, long renewFrom, int budget, DateTimeOffset? signalsUntil)
+        /// <summary>The answers from memory not yet reported, handed over once; <paramref name="upTo"/> is the count it was taken at (for <see cref="Renew"/>).</summary>
+        public LeaseReport TakeReport(out long upTo)
+        {
+            while (true)
+            {
+                var reported = Volatile.Read(ref _reportedUpTo);
+                upTo = Volatile.Read(ref _answered);
+                if (upTo <= reported)
+                {
+                    upTo = reported;
+                    return default;
+                }
+
+                if (Interlocked.CompareExchange(ref _reportedUpTo, upTo, reported) == reported)
+                {
+                    return new LeaseReport((int)(upTo - reported), new DateTimeOffset(Volatile.Read(ref _lastAnsweredTicks), TimeSpan.Zero));
+                }
+            }
+        }
+
+        public LeaseReport TakeReport() => TakeReport(out _);
+
+        /// <summary>
+        /// Extends the lease with the grain's answer to the report taken at <paramref name="reportedUpTo"/>: its budget
+        /// counts from there, so the answers made from memory while the renewal was on the wire are part of it.
+        /// </summary>
+        public void Renew(SessionInfo session, long leaseEndsAt, long renewFrom, int budget, DateTimeOffset? signalsUntil, long reportedUpTo)
         {
             Volatile.Write(ref _renewFrom, renewFrom);
             Volatile.Write(ref _session, session with { Signals = session.Signals & LastingSignals });
             Volatile.Write(ref _signalsUntilTicks, signalsUntil?.UtcTicks ?? long.MaxValue);
-            Volatile.Write(ref _budget, budget);
+            Volatile.Write(ref _allowed, reportedUpTo + budget);
             Volatile.Write(ref _leaseEndsAt, leaseEndsAt);
         }
 
