@@ -26,9 +26,20 @@ public static class SessionGrainsAspNetCoreServiceCollectionExtensions
     /// session, also over a cookie of a live one (which ends). Tickets are protected with Data Protection, whose key
     /// ring every frontend instance must share. Needs <c>AddSessionStore</c> or <c>AddSessionGrainsClient</c>.
     /// </summary>
-    public static IServiceCollection AddSessionGrainsTicketStore(this IServiceCollection services, string scheme = CookieAuthenticationDefaults.AuthenticationScheme)
+    public static IServiceCollection AddSessionGrainsTicketStore(this IServiceCollection services, string scheme = CookieAuthenticationDefaults.AuthenticationScheme) =>
+        services.AddSessionGrainsTicketStore(_ => { }, scheme);
+
+    /// <summary>
+    /// As <see cref="AddSessionGrainsTicketStore(IServiceCollection, string)"/>, with the ticket store's options:
+    /// for example the absolute lifetime of sessions behind sliding cookies.
+    /// </summary>
+    public static IServiceCollection AddSessionGrainsTicketStore(this IServiceCollection services, Action<SessionGrainsTicketStoreOptions> configure, string scheme = CookieAuthenticationDefaults.AuthenticationScheme)
     {
         ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddOptions<SessionGrainsTicketStoreOptions>().Configure(configure)
+            .Validate(o => o.AbsoluteTimeout is null || o.AbsoluteTimeout > TimeSpan.Zero, "SessionGrainsTicketStoreOptions.AbsoluteTimeout must be positive (or null for the cluster's default).")
+            .ValidateOnStart();
         services.AddHttpContextAccessor();
         services.TryAddSingleton(TimeProvider.System);
         services.AddDataProtection();
@@ -40,6 +51,7 @@ public static class SessionGrainsAspNetCoreServiceCollectionExtensions
                 // The framework's default manager when none is set yet, so the order of AddCookie and this call does not matter.
                 cookie.CookieManager = new ReissuedKeyCookieManager(cookie.CookieManager ?? new ChunkingCookieManager(), cookie);
                 store.ReissuesCookieKeys = true;
+                store.Uses(scheme, cookie);
             });
         return services;
     }

@@ -1,9 +1,11 @@
+using System.Collections.Concurrent;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
 
 namespace SessionGrains;
 
@@ -26,7 +28,21 @@ namespace SessionGrains;
 /// registration the browser cannot be handed a new token: the same user's sign-in then keeps its session, and another
 /// user's principal is refused (<see cref="InvalidOperationException"/>) after the session has been ended.</para>
 /// </remarks>
-public sealed class SessionGrainsTicketStore(ISessionStore store, IDataProtectionProvider dataProtection, TimeProvider time, IHttpContextAccessor? http = null) : ITicketStore
+/// <remarks>
+/// <para>How cookie authentication's expiry becomes the session's timeouts (see <see cref="Timeouts"/>): a sliding
+/// cookie (<see cref="CookieAuthenticationOptions.SlidingExpiration"/>, the default, and the ticket's
+/// <see cref="AuthenticationProperties.AllowRefresh"/> not false) gets an idle timeout of its lifetime
+/// (<see cref="CookieAuthenticationOptions.ExpireTimeSpan"/>, or the span its sign-in set) and the absolute lifetime of
+/// <see cref="SessionGrainsTicketStoreOptions.AbsoluteTimeout"/> (by default the cluster's); a fixed one ends at its
+/// <see cref="AuthenticationProperties.ExpiresUtc"/>, with no shorter idle timeout. A ticket without an expiry gets the
+/// cluster's defaults.</para>
+/// </remarks>
+public sealed class SessionGrainsTicketStore(
+    ISessionStore store,
+    IDataProtectionProvider dataProtection,
+    TimeProvider time,
+    IHttpContextAccessor? http = null,
+    IOptions<SessionGrainsTicketStoreOptions>? options = null) : ITicketStore
 {
     /// <summary>Claim added to a retrieved principal: the public id of its session ("this device"), never the token.</summary>
     public const string SessionIdClaim = "sessiongrains:session-id";
@@ -41,8 +57,14 @@ public sealed class SessionGrainsTicketStore(ISessionStore store, IDataProtectio
 
     private readonly IDataProtector protector = dataProtection.CreateProtector(ProtectionPurpose);
 
+    // Cookie schemes that do not slide, as their options said when they were configured (by AddSessionGrainsTicketStore).
+    private readonly ConcurrentDictionary<string, bool> fixedSchemes = new(StringComparer.Ordinal);
+
     /// <summary>True when the cookie of a reissued key is rewritten (set by <c>AddSessionGrainsTicketStore</c>).</summary>
     internal bool ReissuesCookieKeys { get; set; }
+
+    /// <summary>Takes note of a cookie scheme's options: whether its tickets slide (the store cannot ask for them, as they refer to it).</summary>
+    internal void Uses(string scheme, CookieAuthenticationOptions cookie) => fixedSchemes[scheme] = !cookie.SlidingExpiration;
 
     /// <inheritdoc/>
     public Task<string> StoreAsync(AuthenticationTicket ticket) => StoreAsync(ticket, http?.HttpContext, CancellationToken.None);
@@ -156,14 +178,35 @@ public sealed class SessionGrainsTicketStore(ISessionStore store, IDataProtectio
 
     private async Task<string> CreateAsync(AuthenticationTicket ticket, string userId, HttpContext? httpContext, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
+        var (idle, absolute) = Timeouts(ticket, time.GetUtcNow());
         var created = await store.CreateAsync(userId, new SessionCreateOptions
         {
             Payload = Protect(ticket, userId),
-            AbsoluteTimeout = ticket.Properties.ExpiresUtc is { } expires && expires > now ? expires - now : null,
+            IdleTimeout = idle,
+            AbsoluteTimeout = absolute,
             Client = Client(httpContext),
         }, cancellationToken).ConfigureAwait(false);
         return created.Token.Value;
+    }
+
+    /// <summary>
+    /// The session timeouts of a ticket signed in at <paramref name="now"/> (null: the cluster's default). A sliding
+    /// cookie is renewed by its handler while it is used, so it has no end of its own: it ends when it goes unused for
+    /// its lifetime (the idle timeout), and at the absolute lifetime the store sets. A fixed cookie ends at its expiry.
+    /// </summary>
+    internal (TimeSpan? Idle, TimeSpan? Absolute) Timeouts(AuthenticationTicket ticket, DateTimeOffset now)
+    {
+        var properties = ticket.Properties;
+        if (properties.ExpiresUtc is not { } expires || expires <= now)
+        {
+            return (null, null);
+        }
+
+        // The handler refreshes a ticket to the span it was issued with; a scheme not seen has cookie authentication's default: sliding.
+        var sliding = (properties.AllowRefresh ?? true) && !fixedSchemes.GetValueOrDefault(ticket.AuthenticationScheme);
+        return sliding
+            ? (expires - (properties.IssuedUtc is { } issued && issued <= now ? issued : now), options?.Value.AbsoluteTimeout)
+            : (expires - now, expires - now);
     }
 
     private static string RequiredUserId(AuthenticationTicket ticket) => UserId(ticket.Principal)

@@ -1,7 +1,10 @@
 using System.Security.Claims;
 using System.Text;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
@@ -146,5 +149,92 @@ public sealed class TicketStoreTests(RedisClusterFixture fixture)
     {
         var anonymous = new AuthenticationTicket(new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, "nobody")], "Cookies")), "Cookies");
         await Assert.ThrowsAsync<InvalidOperationException>(() => Tickets.StoreAsync(anonymous, Ct));
+    }
+
+    [Fact]
+    public async Task A_sliding_cookie_keeps_its_session_while_unused_for_its_own_lifetime_not_the_stores_idle_default()
+    {
+        // As cookie authentication signs in with ExpireTimeSpan = 14 days and sliding expiration (its defaults).
+        var user = "sliding-" + Guid.NewGuid().ToString("N")[..8];
+        using var services = TicketServices(cookie => cookie.ExpireTimeSpan = TimeSpan.FromDays(14), o => o.AbsoluteTimeout = TimeSpan.FromDays(30));
+        var tickets = services.GetRequiredService<SessionGrainsTicketStore>();
+        var key = await tickets.StoreAsync(Signed(Ticket(user), TimeSpan.FromDays(14)), Ct);
+
+        var session = (await Cluster.Store.ValidateAsync(key, cancellationToken: Ct))!;
+        Assert.Equal(TimeSpan.FromDays(14), session.IdleTimeout);
+        Assert.Equal(session.CreatedAt + TimeSpan.FromDays(30), session.AbsoluteExpiresAt);
+
+        // Two hours without a request: past the store's 30-minute default, well inside the cookie's lifetime.
+        Cluster.Time.Advance(TimeSpan.FromHours(2));
+        Assert.NotNull(await tickets.RetrieveAsync(key, Ct));
+    }
+
+    [Fact]
+    public async Task A_sliding_cookie_without_an_absolute_lifetime_of_its_own_gets_the_clusters()
+    {
+        var user = "sliding-default-" + Guid.NewGuid().ToString("N")[..8];
+        using var services = TicketServices(cookie => cookie.ExpireTimeSpan = TimeSpan.FromDays(14));
+        var key = await services.GetRequiredService<SessionGrainsTicketStore>().StoreAsync(Signed(Ticket(user), TimeSpan.FromDays(14)), Ct);
+
+        var session = (await Cluster.Store.ValidateAsync(key, cancellationToken: Ct))!;
+        Assert.Equal(TimeSpan.FromDays(14), session.IdleTimeout);
+        Assert.Equal(session.CreatedAt + new SessionGrainsOptions().DefaultAbsoluteTimeout, session.AbsoluteExpiresAt);
+    }
+
+    [Theory]
+    [InlineData(false, null)] // the scheme does not slide
+    [InlineData(true, false)] // the scheme slides, but this sign-in forbids refreshing (AllowRefresh = false)
+    public async Task A_cookie_that_does_not_slide_ends_at_its_expiry_and_not_before(bool schemeSlides, bool? allowRefresh)
+    {
+        var user = "fixed-" + Guid.NewGuid().ToString("N")[..8];
+        using var services = TicketServices(cookie => (cookie.ExpireTimeSpan, cookie.SlidingExpiration) = (TimeSpan.FromHours(2), schemeSlides));
+        var tickets = services.GetRequiredService<SessionGrainsTicketStore>();
+        var ticket = Signed(Ticket(user), TimeSpan.FromHours(2));
+        ticket.Properties.AllowRefresh = allowRefresh;
+        var key = await tickets.StoreAsync(ticket, Ct);
+
+        var session = (await Cluster.Store.ValidateAsync(key, cancellationToken: Ct))!;
+        // The session ends when the ticket does (its properties keep whole seconds), and not sooner for being unused.
+        Assert.Equal(ticket.Properties.ExpiresUtc, session.AbsoluteExpiresAt);
+        Assert.Equal(session.AbsoluteExpiresAt - session.CreatedAt, session.IdleTimeout);
+
+        Cluster.Time.Advance(TimeSpan.FromMinutes(110)); // unused for longer than the store's 30-minute idle default
+        Assert.NotNull(await tickets.RetrieveAsync(key, Ct));
+        Cluster.Time.Advance(TimeSpan.FromMinutes(11));
+        Assert.Null(await tickets.RetrieveAsync(key, Ct));
+    }
+
+    [Fact]
+    public void A_non_positive_absolute_timeout_is_refused_at_start()
+    {
+        using var services = TicketServices(_ => { }, o => o.AbsoluteTimeout = TimeSpan.Zero);
+        // What the host runs as it starts (ValidateOnStart).
+        var failure = Assert.Throws<OptionsValidationException>(() => services.GetRequiredService<IStartupValidator>().Validate());
+        Assert.Contains("AbsoluteTimeout", failure.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>The ticket store as an app registers it, over this cluster's store and clock.</summary>
+    private ServiceProvider TicketServices(Action<CookieAuthenticationOptions> cookie, Action<SessionGrainsTicketStoreOptions>? configure = null)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(Cluster.Store);
+        services.AddSingleton<TimeProvider>(Cluster.Time);
+        services.AddSingleton(Protection);
+        services.AddAuthentication().AddCookie(cookie);
+        services.AddSessionGrainsTicketStore(configure ?? (_ => { }));
+        var provider = services.BuildServiceProvider();
+
+        // The cookie handler reads its scheme's options before it calls the store.
+        Assert.IsType<SessionGrainsTicketStore>(provider.GetRequiredService<IOptionsMonitor<CookieAuthenticationOptions>>().Get(CookieAuthenticationDefaults.AuthenticationScheme).SessionStore);
+        return provider;
+    }
+
+    /// <summary>A ticket as the cookie handler hands it to the store at sign-in: issued now, expiring after <paramref name="lifetime"/>.</summary>
+    private AuthenticationTicket Signed(AuthenticationTicket ticket, TimeSpan lifetime)
+    {
+        var now = Cluster.Time.GetUtcNow();
+        ticket.Properties.IssuedUtc = now;
+        ticket.Properties.ExpiresUtc = now + lifetime;
+        return ticket;
     }
 }
