@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Mvc;
 
 namespace SessionGrains.Silo;
 
@@ -20,7 +21,7 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
             SessionVersionConflictException conflict => (StatusCodes.Status409Conflict, ProblemTypes.VersionConflict, "Version conflict", conflict.Message),
             SessionThrottledException throttled => (StatusCodes.Status429TooManyRequests, ProblemTypes.SessionThrottled, "Too many requests", throttled.Message),
             SessionStoreUnavailableException unavailable => (StatusCodes.Status503ServiceUnavailable, ProblemTypes.Unavailable, "Service unavailable", unavailable.Message),
-            ArgumentException argument => (StatusCodes.Status400BadRequest, ProblemTypes.InvalidRequest, "Invalid request", StripParameter(argument)),
+            ArgumentException argument => (StatusCodes.Status400BadRequest, ProblemTypes.InvalidRequest, "Invalid request", Describe(argument)),
             _ => (StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error", "The request failed; see the silo log."),
         };
 
@@ -44,9 +45,16 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
         {
             HttpContext = http,
             Exception = null, // never let the exception's text or stack into the body
-            ProblemDetails = { Status = status, Type = type, Title = title, Detail = detail },
+            // Bad input names its field the way ASP.NET Core's validation does: {"errors": {"userId": ["userId is required."]}}.
+            ProblemDetails = exception is ArgumentException { ParamName: { } field }
+                ? new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [detail] }) { Status = status, Type = type, Title = title, Detail = detail }
+                : new ProblemDetails { Status = status, Type = type, Title = title, Detail = detail },
         });
     }
+
+    // A missing value says which one; ArgumentException.Message appends " (Parameter 'x')", and the API names fields in the message itself.
+    private static string Describe(ArgumentException exception) =>
+        exception is ArgumentNullException { ParamName: { } name } ? $"{name} is required." : StripParameter(exception);
 
     // ArgumentException.Message appends " (Parameter 'x')"; the API names fields in the message itself.
     private static string StripParameter(ArgumentException exception) =>

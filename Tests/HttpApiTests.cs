@@ -228,6 +228,21 @@ public sealed class HttpApiTests(RedisServer redis) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_missing_or_empty_user_id_is_a_validation_problem_naming_the_field()
+    {
+        foreach (var (body, message) in new[] { ("{}", "userId is required."), ("{\"userId\": \" \"}", null) })
+        {
+            using var content = new StringContent(body, Encoding.UTF8, "application/json");
+            using var response = await _http.PostAsync("/sessions", content, Ct);
+            await AssertProblem(response, HttpStatusCode.BadRequest);
+            var problem = await Json(response);
+            Assert.Equal("urn:sessiongrains:problem:invalid-request", problem.GetProperty("type").GetString());
+            var errors = problem.GetProperty("errors").GetProperty("userId").EnumerateArray().Select(e => e.GetString()).ToList();
+            Assert.Equal(message ?? problem.GetProperty("detail").GetString(), Assert.Single(errors));
+        }
+    }
+
+    [Fact]
     public async Task An_oversized_body_gets_a_413_problem()
     {
         using var content = new StringContent($"{{\"userId\": \"a\", \"role\": \"{new string('r', 300 * 1024)}\"}}", Encoding.UTF8, "application/json");
