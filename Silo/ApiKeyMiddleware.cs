@@ -4,7 +4,7 @@ using System.Text;
 namespace SessionGrains.Silo;
 
 /// <summary>
-/// When a key is configured, every route but <c>/health</c> needs one in <c>X-Api-Key</c>: an admin key
+/// When a key is configured, every route but the open ones (<see cref="OpenApiDocument.IsOpen"/>: health, the API description) needs one in <c>X-Api-Key</c>: an admin key
 /// (<c>SessionStore:ApiKey</c>) for every route, a frontend key (<c>SessionStore:FrontendApiKey</c>) for
 /// <c>POST /sessions</c> and <c>/sessions/current</c> only (403 elsewhere). Keys are compared as SHA-256 digests with
 /// <see cref="CryptographicOperations.FixedTimeEquals"/> against every configured key, so neither the content nor the
@@ -36,7 +36,7 @@ internal static partial class ApiKeyMiddleware
         return app.Use(async (http, next) =>
         {
             var path = http.Request.Path;
-            if (path.StartsWithSegments("/health") || path.StartsWithSegments("/openapi"))
+            if (OpenApiDocument.IsOpen(path))
             {
                 await next(http);
                 return;

@@ -45,10 +45,7 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
         {
             HttpContext = http,
             Exception = null, // never let the exception's text or stack into the body
-            // Bad input names its field the way ASP.NET Core's validation does: {"errors": {"userId": ["userId is required."]}}.
-            ProblemDetails = exception is ArgumentException { ParamName: { } field }
-                ? new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [detail] }) { Status = status, Type = type, Title = title, Detail = detail }
-                : new ProblemDetails { Status = status, Type = type, Title = title, Detail = detail },
+            ProblemDetails = new ProblemDetails { Status = status, Type = type, Title = title, Detail = detail },
         });
     }
 

@@ -7,9 +7,10 @@ using SessionGrains.Silo;
 var builder = WebApplication.CreateBuilder(args);
 builder.AddSessionGrainsSilo();
 builder.AddSessionGrainsTelemetry();
-builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemTypes.NameRouteNotFound);
+builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemTypes.Customize);
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new MillisecondTimestampConverter()));
 builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
+builder.Services.AddValidation(); // request bodies: a 400 naming each bad field
 builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true); // bad JSON reaches the problem handler
 builder.Services.AddSiloHealthChecks();
 builder.Services.AddSessionGrainsOpenApi();
@@ -22,6 +23,7 @@ app.UseRequestSizeLimit(host.MaxRequestBodyBytes);
 app.UseApiKey(host);
 app.MapSiloHealth();
 app.MapOpenApi(OpenApiDocument.Path);
+app.MapSessionGrainsApiReference(host);
 app.MapSessionGrainsMetrics();
 app.MapSessionApi();
 app.MapSessionGrainsDashboard(host);

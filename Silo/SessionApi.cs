@@ -15,6 +15,8 @@ public static class SessionApi
     public const string TokenHeader = "X-Session-Token";
     internal const string ClientIpHeader = "X-Client-IP";
     internal const string ClientUserAgentHeader = "X-Client-User-Agent";
+    private const string SessionsTag = "Sessions (by token)";
+    private const string UsersTag = "Users (by id)";
 
     /// <summary>Maps every route of the API.</summary>
     public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
@@ -27,22 +29,22 @@ public static class SessionApi
             context.HttpContext.Response.Headers.CacheControl = "no-store";
             return await next(context);
         });
-        var current = api.MapGroup("/sessions/current").AddEndpointFilter(limiter.FilterAsync);
+        var current = api.MapGroup("/sessions/current").AddEndpointFilter(limiter.FilterAsync).WithTags(SessionsTag);
 
         api.MapPost("/sessions", async (CreateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
-            var created = await store.CreateAsync(request.UserId!, new SessionCreateOptions
+            var created = await store.CreateAsync(request.UserId, new SessionCreateOptions
             {
                 Role = request.Role,
                 Metadata = request.Metadata,
-                IdleTimeout = Seconds(request.IdleTimeoutSeconds, "idleTimeoutSeconds"),
-                AbsoluteTimeout = Seconds(request.AbsoluteTimeoutSeconds, "absoluteTimeoutSeconds"),
+                IdleTimeout = Seconds(request.IdleTimeoutSeconds),
+                AbsoluteTimeout = Seconds(request.AbsoluteTimeoutSeconds),
                 Client = Client(http),
             }, ct);
             // The new session answers at /sessions/current, to its token.
             http.Response.Headers.Location = "/sessions/current";
             return Results.Json(SessionResponse.From(created.Session, created.Token.Value), statusCode: StatusCodes.Status201Created);
-        }).Describe<SessionResponse>("CreateSession", "Log in: create a session; the answer carries its token, once.", StatusCodes.Status201Created, 400, 409, 413);
+        }).WithTags(SessionsTag).Describe<SessionResponse>("CreateSession", "Log in: create a session; the answer carries its token, once.", StatusCodes.Status201Created, 400, 409, 413);
 
         current.MapGet("", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
             Found(await store.ValidateAsync(Token(http), Client(http), ct)))
@@ -53,7 +55,7 @@ public static class SessionApi
             .Describe<SessionResponse>("UpdateSession", "Change the session's metadata or role; with expectedVersion, only if no one wrote first.", 200, 400, 404, 409, 413);
 
         current.MapPost("/rotate", async (RotateRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
-            await store.RotateAsync(Token(http), Seconds(request?.GraceSeconds, "graceSeconds") ?? TimeSpan.Zero, ct) is { } rotated
+            await store.RotateAsync(Token(http), Seconds(request?.GraceSeconds) ?? TimeSpan.Zero, ct) is { } rotated
                 ? Results.Json(SessionResponse.From(rotated.Session, rotated.Token.Value))
                 : NotFound())
             .Describe<SessionResponse>("RotateSession", "Give the session a new token and public id; the old token ends, or after graceSeconds.", 200, 400, 404);
@@ -69,17 +71,17 @@ public static class SessionApi
             return page.Sessions.IsEmpty && cursor is null && limiter.FoundNothing(http) is { } refused
                 ? refused
                 : Results.Json(new SessionListResponse(page.Sessions.Select(SessionSummaryResponse.From).ToList(), page.Next));
-        }).Describe<SessionListResponse>("ListUserSessions", "A user's live sessions (\"your devices\"), oldest first, a page at a time.", 200, 400);
+        }).WithTags(UsersTag).Describe<SessionListResponse>("ListUserSessions", "A user's live sessions (\"your devices\"), oldest first, a page at a time.", 200, 400);
 
         api.MapGet("/users/{userId}/sessions/count", async (string userId, HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.CountForUserAsync(UserId(http, userId), ct) is var count and > 0
                 ? Results.Json(new CountResponse(count))
                 : limiter.FoundNothing(http) ?? Results.Json(new CountResponse(0)))
-            .Describe<CountResponse>("CountUserSessions", "How many live sessions a user has.", 200, 400);
+            .WithTags(UsersTag).Describe<CountResponse>("CountUserSessions", "How many live sessions a user has.", 200, 400);
 
         api.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.RevokeAsync(UserId(http, userId), sessionId, ct) ? Results.NoContent() : limiter.FoundNothing(http) ?? NotFound())
-            .Describe("RevokeUserSession", "Sign out one device: end a user's session by its public id.", 204, 400, 404);
+            .WithTags(UsersTag).Describe("RevokeUserSession", "Sign out one device: end a user's session by its public id.", 204, 400, 404);
 
         // Sign out everywhere has a route of its own, so no revoke URL with an empty or missing id can reach it.
         api.MapPost("/users/{userId}/sessions/revoke-all", async (string userId, RevokeAllRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
@@ -87,17 +89,17 @@ public static class SessionApi
             var except = Except(request, http);
             var ended = await store.DeleteAllForUserAsync(UserId(http, userId), except, ct);
             return ended == 0 && except is null && limiter.FoundNothing(http) is { } refused ? refused : Results.Json(new EndedResponse(ended));
-        }).Describe<EndedResponse>("RevokeAllUserSessions", "Sign out everywhere: end every session of a user, but the one in except.", 200, 400);
+        }).WithTags(UsersTag).Describe<EndedResponse>("RevokeAllUserSessions", "Sign out everywhere: end every session of a user, but the one in except.", 200, 400);
 
         // Where an empty session id (or the old bulk form) lands: refused, nothing ended.
         api.MapDelete("/users/{userId}/sessions", () =>
             Results.Problem(statusCode: StatusCodes.Status400BadRequest, type: ProblemTypes.InvalidRequest, title: "Invalid request",
                 detail: "A session id is required: DELETE /users/{userId}/sessions/{sessionId}. To sign out everywhere, POST /users/{userId}/sessions/revoke-all."))
-            .Describe("RevokeWithoutSessionId", "Refused: a revoke needs a session id (this route ends nothing).", 400);
+            .WithTags(UsersTag).Describe("RevokeWithoutSessionId", "Refused: a revoke needs a session id (this route ends nothing).", 400);
 
         api.MapGet("/stats", async (ISessionStore store, CancellationToken ct) =>
             Results.Json(new StatsResponse(await store.CountAsync(ct))))
-            .Describe<StatsResponse>("Stats", "How many live sessions the cluster has.", 200);
+            .WithTags("Cluster").Describe<StatsResponse>("Stats", "How many live sessions the cluster has.", 200);
 
         return app;
     }
@@ -160,12 +162,8 @@ public static class SessionApi
         : SessionIds.IsWellFormedSessionId(except) ? except
         : throw new ArgumentException("except must be a session id (or be left out to end every session).", "except");
 
-    private static TimeSpan? Seconds(double? seconds, string name) => seconds switch
-    {
-        null => null,
-        > 0 and <= 100 * 365 * 86400.0 => TimeSpan.FromSeconds(seconds.Value),
-        _ => throw new ArgumentOutOfRangeException(name, $"{name} must be a positive number of seconds."),
-    };
+    // In range: the request's validation checked it.
+    private static TimeSpan? Seconds(double? seconds) => seconds is { } value ? TimeSpan.FromSeconds(value) : null;
 
     private static IResult Found(SessionInfo? session) =>
         session is null ? NotFound() : Results.Json(SessionResponse.From(session));

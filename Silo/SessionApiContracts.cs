@@ -1,21 +1,29 @@
 using System.Collections.Immutable;
+using System.ComponentModel.DataAnnotations;
 using System.Text.Json.Serialization;
 
 namespace SessionGrains.Silo;
 
-/// <summary>Body of <c>POST /sessions</c>.</summary>
+// Request bodies are checked by ASP.NET Core's validation (AddValidation) before a handler runs: a 400 names each
+// field. Limits that depend on the cluster's settings (the longest lifetime, the user id's characters) are the store's.
+
+/// <summary>Body of <c>POST /sessions</c>. Timeouts are in seconds (a century at most; the cluster may allow less).</summary>
 public sealed record class CreateSessionRequest(
-    string? UserId,
-    string? Role,
-    ImmutableDictionary<string, string>? Metadata,
-    double? IdleTimeoutSeconds,
-    double? AbsoluteTimeoutSeconds);
+    [property: Required, StringLength(SessionIds.MaxUserIdLength)] string UserId,
+    string? Role = null,
+    ImmutableDictionary<string, string>? Metadata = null,
+    [property: Range(0d, CreateSessionRequest.MaxSeconds, MinimumIsExclusive = true)] double? IdleTimeoutSeconds = null,
+    [property: Range(0d, CreateSessionRequest.MaxSeconds, MinimumIsExclusive = true)] double? AbsoluteTimeoutSeconds = null)
+{
+    /// <summary>The longest span in seconds a request may name: a century.</summary>
+    internal const double MaxSeconds = 100 * 365 * 86400.0;
+}
 
 /// <summary>Body of <c>PATCH /sessions/current</c>: metadata entries with a null value are removed.</summary>
 public sealed record class UpdateSessionRequest(
-    ImmutableDictionary<string, string?>? Metadata,
-    string? Role,
-    long? ExpectedVersion);
+    ImmutableDictionary<string, string?>? Metadata = null,
+    string? Role = null,
+    [property: Range(0, long.MaxValue)] long? ExpectedVersion = null);
 
 /// <summary>Where a request came from, as the API shows it.</summary>
 public sealed record class ClientResponse(string? Ip, string? UserAgent)
@@ -24,7 +32,7 @@ public sealed record class ClientResponse(string? Ip, string? UserAgent)
 }
 
 /// <summary>Body of <c>POST /users/{userId}/sessions/revoke-all</c>: the session to keep, or none to end them all.</summary>
-public sealed record class RevokeAllRequest(string? Except);
+public sealed record class RevokeAllRequest(string? Except = null);
 
 /// <summary>A session as the API shows it. <see cref="Token"/> is present only right after create and rotate.</summary>
 public sealed record class SessionResponse(
@@ -86,7 +94,7 @@ public sealed record class EndedResponse(int Ended);
 /// Body of <c>POST /sessions/current/rotate</c>, optional: how long the old token keeps answering (for requests
 /// already on their way), up to <c>SessionStore:MaxRotationGracePeriod</c>. None: it stops at once.
 /// </summary>
-public sealed record class RotateRequest(double? GraceSeconds);
+public sealed record class RotateRequest([property: Range(0d, CreateSessionRequest.MaxSeconds)] double? GraceSeconds = null);
 
 /// <summary>Answer of <c>GET /users/{userId}/sessions/count</c>.</summary>
 public sealed record class CountResponse(int Count);

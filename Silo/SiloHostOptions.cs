@@ -59,6 +59,12 @@ public sealed class SiloHostOptions
     /// </summary>
     public bool Dashboard { get; set; }
 
+    /// <summary>
+    /// Serve an interactive API reference (Scalar) of the OpenAPI document at <c>/scalar</c>, open like the document
+    /// itself (trying a route from it needs the API key). Default false.
+    /// </summary>
+    public bool ApiReference { get; set; }
+
     /// <summary>Whether any key is configured, so the API is closed to callers without one.</summary>
     internal bool RequiresApiKey => ApiKey is not null || FrontendApiKey is not null;
 

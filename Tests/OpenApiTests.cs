@@ -1,6 +1,10 @@
 using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
 using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
@@ -35,6 +39,72 @@ public sealed partial class OpenApiTests
 
         Assert.True(document.GetProperty("components").GetProperty("securitySchemes").TryGetProperty("X-Api-Key", out var scheme));
         Assert.Equal("header", scheme.GetProperty("in").GetString());
+    }
+
+    [Fact]
+    public async Task The_document_marks_exactly_the_routes_that_need_no_key_as_open()
+    {
+        await using var factory = SiloApiFactory.Create(null, ("SessionStore:ApiKey", "0123456789abcdef-test-key"));
+        using var http = factory.CreateClient();
+        var paths = JsonDocument.Parse(await http.GetStringAsync("/openapi/v1.json", Ct)).RootElement.GetProperty("paths");
+
+        foreach (var path in paths.EnumerateObject())
+        {
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                // An empty "security" overrides the document's API key requirement; the middleware must agree, request by request.
+                var open = operation.Value.TryGetProperty("security", out var security) && security.GetArrayLength() == 0;
+                Assert.Equal(path.Name.StartsWith("/health", StringComparison.Ordinal), open);
+                var concrete = path.Name.Replace("{userId}", "u1", StringComparison.Ordinal).Replace("{sessionId}", "s1", StringComparison.Ordinal);
+                using var request = new HttpRequestMessage(new HttpMethod(operation.Name.ToUpperInvariant()), concrete);
+                using var response = await http.SendAsync(request, Ct);
+                // Refused for want of a key: 401, or 429 once this caller has missed ten times.
+                var refused = response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.TooManyRequests;
+                Assert.True(open != refused, $"{operation.Name} {path.Name}: {(int)response.StatusCode}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task The_api_reference_ui_is_off_by_default()
+    {
+        await using var factory = SiloApiFactory.Create();
+        using var http = factory.CreateClient();
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/scalar/", Ct)).StatusCode);
+    }
+
+    [Fact]
+    public async Task With_the_setting_a_browser_shows_the_api_reference_served_by_the_silo_alone()
+    {
+        await using var silo = SiloApiFactory.Create(null, ("SessionStore:ApiReference", "true"), ("SessionStore:ApiKey", "0123456789abcdef-test-key"));
+        silo.UseKestrel(0);
+        silo.StartServer();
+        var address = new Uri(silo.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await WebFrontendTests.LaunchChromiumAsync(playwright);
+        var page = await (await browser.NewContextAsync(new() { BaseURL = address.ToString(), ViewportSize = new() { Width = 1280, Height = 900 } })).NewPageAsync();
+        var elsewhere = new List<string>();
+        page.Request += (_, request) =>
+        {
+            if (!request.Url.StartsWith(address.GetLeftPart(UriPartial.Authority), StringComparison.Ordinal) && !request.Url.StartsWith("data:", StringComparison.Ordinal))
+            {
+                elsewhere.Add(request.Url);
+            }
+        };
+        await page.GotoAsync("/scalar/");
+        try
+        {
+            // The route groups, read from the served document.
+            await page.GetByText("Sessions (by token)").First.WaitForAsync(new() { Timeout = 30_000 });
+            await page.GetByText("Users (by id)").First.WaitForAsync(new() { Timeout = 30_000 });
+        }
+        finally
+        {
+            await page.ScreenshotAsync(new() { Path = Path.Combine(WebFrontendTests.Screenshots, "api-reference.png") });
+        }
+
+        Assert.Empty(elsewhere);
     }
 
     /// <summary>(method, path, statuses) of each route in the README's HTTP API table.</summary>
