@@ -11,7 +11,7 @@ namespace SessionGrains;
 /// <remarks>
 /// A validation takes the path chosen when the store was registered (<see cref="IValidationPath"/>): straight
 /// to its grain, or in batches (<see cref="ValidationBatcher"/>) from a frontend connected to a single silo;
-/// <see cref="SessionGrainsServiceCollectionExtensions.AddSessionStore"/> decides.
+/// <c>AddSessionStore</c> decides.
 /// </remarks>
 public sealed class SessionStore : ISessionStore
 {

@@ -47,6 +47,9 @@ public static class GrainReferences
 /// </summary>
 public static class GrainTypeNames
 {
+    /// <summary>The grain type of <see cref="ISessionGrain"/>: one grain per session, keyed by its public id.</summary>
     public const string Session = "sessiongrains.session";
+
+    /// <summary>The grain type of <see cref="IUserSessionsGrain"/>: one index grain per user, keyed by the user id.</summary>
     public const string UserSessions = "sessiongrains.user-sessions";
 }

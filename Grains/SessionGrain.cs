@@ -150,6 +150,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         return new LeasedUpdate(result, _options.LeaseDuration, LeaseBudget());
     }
 
+    /// <summary>Applies a change (if the version matches) after every lease holder but the updater has dropped its copy.</summary>
+    /// <param name="change">The metadata, role or payload to write.</param>
+    /// <param name="expectedVersion">The version the caller last read, or null to write regardless.</param>
     /// <param name="updater">A near cache that dropped its copy before it sent the change: the one holder not called back.</param>
     private async Task<SessionUpdateResult> UpdateCoreAsync(SessionUpdate change, long? expectedVersion, ISessionCacheObserver? updater = null)
     {

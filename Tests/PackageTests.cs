@@ -36,6 +36,13 @@ public sealed class PackageTests
                 "pack", filter, "-c", "Release", "-o", feed, "--artifacts-path", Path.Combine(work, "artifacts"), $"-p:Version={version}");
             Assert.True(File.Exists(Path.Combine(feed, $"SessionGrains.Grains.{version}.nupkg")), "SessionGrains.Grains was not packed.");
             Assert.True(File.Exists(Path.Combine(feed, $"SessionGrains.Client.{version}.snupkg")), "SessionGrains.Client has no symbol package.");
+            foreach (var package in Directory.EnumerateFiles(feed, "*.nupkg"))
+            {
+                // The /// docs travel with each assembly, so a consumer's IntelliSense shows them.
+                using var zip = System.IO.Compression.ZipFile.OpenRead(package);
+                var id = Path.GetFileName(package)[..^$".{version}.nupkg".Length];
+                Assert.Contains(zip.Entries, e => e.FullName == $"lib/net10.0/{id}.xml");
+            }
 
             var app = Path.Combine(work, "app");
             WriteConsumerApp(work, app, feed, version);
