@@ -48,6 +48,9 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
 
     // The stored pages by number (with their etags, to delete them when the bucket is done).
     private readonly Dictionary<int, GrainState<SessionExpiryBucketPage>> _pages = [];
+
+    // Page numbers below this were found written by someone else (see FlushAsync).
+    private int _pagesTaken;
     private bool _reminderArmed;
 
     public SessionExpiryBucketGrain(
@@ -68,7 +71,7 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
     {
         _reminderArmed = _state.RecordExists;
         await LoadPagesAsync();
-        this.RegisterGrainTimer(FlushAsync, FlushInterval, FlushInterval);
+        this.RegisterGrainTimer(() => StorageConflicts.OnTimerAsync(ArmThenFlushAsync), FlushInterval, FlushInterval);
     }
 
     public async Task AddAsync(string sessionId)
@@ -79,11 +82,39 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
         }
 
         _unwritten.Add(sessionId);
-        if (!_reminderArmed)
+        await ArmAsync();
+    }
+
+    // The record is written only once the reminder is armed: an activation that finds a record takes the reminder as armed.
+    private async Task ArmThenFlushAsync()
+    {
+        await ArmAsync();
+        if (_reminderArmed)
         {
-            var dueIn = SessionExpiryBuckets.DueAt(BucketKey) - _time.GetUtcNow();
+            await FlushAsync();
+        }
+    }
+
+    /// <summary>
+    /// Registers the bucket's reminder if it is not yet. While the reminder table is out (Redis down) the ids stay in
+    /// memory and the flush timer tries again each second: a one-way AddAsync has no caller to fail to.
+    /// </summary>
+    private async Task ArmAsync()
+    {
+        if (_reminderArmed || _sessionIds.Count == 0)
+        {
+            return;
+        }
+
+        var dueIn = SessionExpiryBuckets.DueAt(BucketKey) - _time.GetUtcNow();
+        try
+        {
             await this.RegisterOrUpdateReminder(ReminderName, dueIn > TimeSpan.Zero ? dueIn : TimeSpan.Zero, RetryPeriod);
             _reminderArmed = true;
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            Log.NotArmed(_logger, BucketKey, exception.GetType().Name);
         }
     }
 
@@ -136,7 +167,7 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
         DeactivateOnIdle();
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => FlushAsync();
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => ArmThenFlushAsync();
 
     /// <summary>Writes the ids filed since the last flush as the next page, then counts it in the bucket's record.</summary>
     private Task FlushAsync() => _unwritten.Count == 0 ? Task.CompletedTask : StorageConflicts.RetryAsync(
@@ -148,8 +179,19 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
             // No etag: the page must not exist yet. Another activation of this bucket (a duplicate for a moment
             // after a silo failure) may have written this page number: then reload and take the next one. A
             // retry after the page was written writes its ids again in a later page; a duplicate id is harmless.
-            var number = Math.Max(_state.State.Pages, _pages.Count == 0 ? 0 : _pages.Keys.Max() + 1);
-            await _storage.WriteStateAsync(PageStateName, PageId(number), page);
+            // A page number found taken is never tried again: a write that timed out in an outage may have been
+            // applied after all, and that page is counted nowhere (its TTL removes it).
+            var number = Math.Max(Math.Max(_state.State.Pages, _pages.Count == 0 ? 0 : _pages.Keys.Max() + 1), _pagesTaken);
+            try
+            {
+                await _storage.WriteStateAsync(PageStateName, PageId(number), page);
+            }
+            catch (InconsistentStateException)
+            {
+                _pagesTaken = number + 1;
+                throw;
+            }
+
             _pages[number] = page;
             _state.State.Pages = number + 1;
             _state.State.DueAt = dueAt;
@@ -218,6 +260,9 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
 
     private static partial class Log
     {
+        [LoggerMessage(3002, LogLevel.Warning, "Expiry bucket {Bucket} could not register its reminder ({Reason}); it tries again in a second.")]
+        public static partial void NotArmed(ILogger logger, string bucket, string reason);
+
         [LoggerMessage(3001, LogLevel.Warning, "Expiry bucket {Bucket}: some sessions could not be checked; the bucket tries again in a minute.")]
         public static partial void CheckFailed(ILogger logger, Exception exception, string bucket);
     }

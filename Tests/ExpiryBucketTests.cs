@@ -169,6 +169,29 @@ public sealed class ExpiryBucketTests(RedisServer redis)
         Assert.Empty(await BucketEntriesAsync(cluster, AnyBucketEntry));
     }
 
+    [Fact]
+    public async Task A_page_written_but_never_counted_is_skipped_so_a_bucket_keeps_flushing_after_an_outage()
+    {
+        await using var cluster = await SessionCluster.StartAsync(redis, 1);
+        var bucketKey = $"{DateTimeOffset.UtcNow.AddSeconds(30).ToUnixTimeSeconds()}/0";
+        var bucket = cluster.Grains.ExpiryBucket(bucketKey);
+        var recordKey = $"{cluster.ServiceId}/b/{bucketKey}";
+        string PageKey(int number) => $"{cluster.ServiceId}/p/{bucketKey}/{number}";
+        await bucket.AddAsync("no-such-session-1");
+        await PagesHoldingAsync(cluster, ["no-such-session-1"]);
+
+        // A page write that timed out while Redis was frozen and landed after: page 1 exists, the record counts one page.
+        await StoredRecords.WriteJsonAsync(redis.Database, PageKey(1), "{\"sessionIds\":[\"no-such-session-2\"]}");
+
+        // The next flush finds page 1 taken, and does not try it again: it writes page 2 (before, it retried page 1 forever).
+        await bucket.AddAsync("no-such-session-2");
+        await WaitUntilAsync(async () => (await BucketEntriesAsync(cluster, BucketPages)).ContainsKey(PageKey(2)), DateTime.UtcNow.AddSeconds(10));
+        var pages = await BucketEntriesAsync(cluster, BucketPages);
+        Assert.True(pages.ContainsKey(PageKey(2)), "the bucket did not write past the page it found taken");
+        Assert.Contains("no-such-session-2", pages[PageKey(2)], StringComparison.Ordinal);
+        Assert.Equal(3, System.Text.Json.Nodes.JsonNode.Parse((await StoredRecords.JsonAsync(redis.Database, recordKey))!)!["pages"]!.GetValue<int>());
+    }
+
     /// <summary>The stored bucket entries (records or pages, by key pattern after the grain type) and their data.</summary>
     private Task<Dictionary<string, string>> BucketEntriesAsync(SessionCluster cluster, string pattern) =>
         BucketEntriesAsync(cluster.ServiceId, pattern);
