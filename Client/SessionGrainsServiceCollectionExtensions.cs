@@ -113,6 +113,8 @@ public static partial class SessionGrainsServiceCollectionExtensions
         services.AddValidatedOptions<SessionClusterOptions, SessionClusterOptionsValidator>(section: null, configure: null); // the keys' rule reads Redis
         services.TryAddSingleton(sp => CreateTokenCodec(
             sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
+            // In a silo on in-memory storage the sessions end with the process anyway: its own key loses nothing more.
+            endsWithProcess: sp.GetService<Orleans.Runtime.ILocalSiloDetails>() is not null && sp.GetRequiredService<IOptions<SessionClusterOptions>>().Value.Redis is null,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<SessionStore>()));
         if (!services.Any(service => service.ServiceType == typeof(GatewayCount)))
         {
@@ -144,14 +146,22 @@ public static partial class SessionGrainsServiceCollectionExtensions
         services.GetService<TimeProvider>() ?? TimeProvider.System,
         services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
 
-    private static SessionTokenCodec CreateTokenCodec(SessionStoreOptions options, ILogger logger)
+    private static SessionTokenCodec CreateTokenCodec(SessionStoreOptions options, bool endsWithProcess, ILogger logger)
     {
         if (options.TokenKeys is { } keys && !string.IsNullOrWhiteSpace(keys))
         {
             return new SessionTokenCodec(SessionTokenCodec.ParseKeys(keys, SessionStoreOptionsValidator.TokenKeysSetting));
         }
 
-        Log.EphemeralTokenKey(logger, SessionStoreOptionsValidator.TokenKeysSetting);
+        if (endsWithProcess)
+        {
+            Log.EphemeralTokenKeyInMemory(logger, SessionStoreOptionsValidator.TokenKeysSetting);
+        }
+        else
+        {
+            Log.EphemeralTokenKey(logger, SessionStoreOptionsValidator.TokenKeysSetting);
+        }
+
         return SessionTokenCodec.Ephemeral();
     }
 
@@ -159,5 +169,8 @@ public static partial class SessionGrainsServiceCollectionExtensions
     {
         [LoggerMessage(4001, LogLevel.Warning, "{Setting} is not set: tokens are signed with a key generated for this process; they stop working when it restarts and other processes cannot check them.")]
         public static partial void EphemeralTokenKey(ILogger logger, string setting);
+
+        [LoggerMessage(4002, LogLevel.Information, "{Setting} is not set: tokens are signed with a key generated for this process, which ends them with its in-memory sessions.")]
+        public static partial void EphemeralTokenKeyInMemory(ILogger logger, string setting);
     }
 }

@@ -34,6 +34,13 @@ public static class SessionIds
     public static bool IsWellFormedSessionId([NotNullWhen(true)] string? value) =>
         value is { Length: 43 } && Base64Url.IsValid(value, out var decodedLength) && decodedLength == 32;
 
+    /// <summary>
+    /// How log lines name a user: <c>user:</c> and the first 12 hex digits of the SHA-256 of the user id, so an
+    /// operator can find the user (<c>printf %s "$USER_ID" | sha256sum | cut -c1-12</c>) and a log holds no e-mail address.
+    /// </summary>
+    public static string UserForLog(string userId) =>
+        "user:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(userId)))[..12];
+
     /// <summary>The first 8 characters of a public session id: how log lines name a session.</summary>
     public static string ForLog(string? sessionId) =>
         sessionId is { Length: > 8 } ? sessionId[..8] : sessionId ?? "-";

@@ -17,7 +17,7 @@ internal sealed class SessionCounterGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        this.RegisterGrainTimer(FlushAsync, FlushInterval, FlushInterval);
+        this.RegisterGrainTimer(() => StorageConflicts.OnTimerAsync(FlushAsync), FlushInterval, FlushInterval);
         return Task.CompletedTask;
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Orleans.Storage;
+using StackExchange.Redis;
 
 namespace SessionGrains;
 
@@ -14,8 +15,16 @@ internal sealed partial class SessionGrainStorage(
     IGrainStorage inner,
     SessionGrainsMetrics metrics,
     LastSiloShutdown? endsWithLastSilo,
-    ILogger<SessionGrainStorage> logger) : IGrainStorage
+    ILoggerFactory loggers) : IGrainStorage
 {
+    /// <summary>
+    /// The category of this storage's own line per failure. Orleans logs each failure of a storage again, with the
+    /// stack, under the storage's type name: <c>AddSessionGrains</c> silences that category, as it only repeats this one.
+    /// </summary>
+    public const string LogCategory = "SessionGrains.Storage";
+
+    private readonly ILogger logger = loggers.CreateLogger(LogCategory);
+
     private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
 
     private readonly KeyValuePair<string, object?> _storageTag = new("storage", name);
@@ -41,14 +50,35 @@ internal sealed partial class SessionGrainStorage(
         }
         catch (Exception exception) when (exception is not InconsistentStateException and not SessionStoreUnavailableException)
         {
-            Log.Failed(logger, exception, name, operation);
+            // An outage (Redis down, timing out, refusing) is one line: its stack says nothing. Anything else keeps its stack.
+            if (IsOutage(exception))
+            {
+                Log.Unavailable(logger, name, operation, exception is RedisConnectionException connection ? $"{exception.GetType().Name} ({connection.FailureType})" : exception.GetType().Name);
+            }
+            else
+            {
+                Log.Failed(logger, exception, name, operation);
+            }
+
             throw new SessionStoreUnavailableException($"The session storage is unavailable ({operation} failed); try again shortly.", RetryAfter);
         }
     }
+
+    /// <summary>
+    /// A failure of the store's connection rather than of this code: Redis' own errors, timeouts, cancelled or broken
+    /// connections, and whatever the Redis client throws while it tears a connection down.
+    /// </summary>
+    private static bool IsOutage(Exception exception) =>
+        exception is RedisException or TimeoutException or OperationCanceledException or System.Net.Sockets.SocketException or IOException
+        || exception.TargetSite?.DeclaringType?.Assembly is { } thrower
+            && (thrower == typeof(IDatabase).Assembly || thrower == typeof(System.IO.Pipelines.PipeReader).Assembly);
 
     private static partial class Log
     {
         [LoggerMessage(6001, LogLevel.Error, "Storage {Storage} failed to {Operation} grain state.")]
         public static partial void Failed(ILogger logger, Exception exception, string storage, string operation);
+
+        [LoggerMessage(6002, LogLevel.Error, "Storage {Storage} could not {Operation} grain state: {Reason}. Callers get 503 until it answers again.")]
+        public static partial void Unavailable(ILogger logger, string storage, string operation, string reason);
     }
 }

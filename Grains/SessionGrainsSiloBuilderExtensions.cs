@@ -59,6 +59,9 @@ public static class SessionGrainsSiloBuilderExtensions
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<WatchdogStartFilter>());
         services.AddOptions<LoggerFilterOptions>().Configure<WatchdogStartFilter>((o, filter) => o.Rules.Add(filter.Rule()));
 
+        // A storage failure is one line (SessionGrainStorage.LogCategory); Orleans repeats each one with its stack under the storage's type name.
+        services.Configure<LoggerFilterOptions>(o => o.AddFilter(typeof(SessionGrainStorage).FullName, LogLevel.None));
+
         services.TryAddSingleton<SessionGrainsMetrics>();
         services.TryAddSingleton<LastSiloShutdown>();
 
@@ -108,7 +111,7 @@ public static class SessionGrainsSiloBuilderExtensions
                 sp.GetRequiredKeyedService<IGrainStorage>(inner),
                 sp.GetRequiredService<SessionGrainsMetrics>(),
                 redis is null ? sp.GetRequiredService<LastSiloShutdown>() : null,
-                sp.GetRequiredService<ILogger<SessionGrainStorage>>()));
+                sp.GetRequiredService<ILoggerFactory>()));
         }
 
         return builder;

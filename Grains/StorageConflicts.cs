@@ -26,6 +26,24 @@ internal static class StorageConflicts
         }
     }
 
+    /// <summary>
+    /// Runs a timer's write, leaving a storage outage to the next tick: the storage has logged it once
+    /// (<see cref="SessionGrainStorage"/>), and Orleans would log it twice more as a failed timer callback.
+    /// </summary>
+    public static async Task OnTimerAsync(Func<Task> write)
+    {
+        try
+        {
+            await write();
+        }
+        catch (Exception exception) when (IsOutage(exception))
+        {
+        }
+    }
+
+    private static bool IsOutage(Exception? exception) =>
+        exception is not null && (exception is SessionStoreUnavailableException || IsOutage(exception.InnerException));
+
     public static Task RetryAsync(Func<Task> operation, Func<Task> reload) =>
         RetryAsync(async () =>
         {

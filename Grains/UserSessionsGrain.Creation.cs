@@ -44,7 +44,7 @@ internal sealed partial class UserSessionsGrain
                 await SaveAsync(-removed);
             }
 
-            Log.LimitRejected(_logger, limit);
+            Log.LimitRejected(_logger, SessionIds.UserForLog(UserId), limit);
             return new SessionCreateResult(null, LimitReached: true, null);
         }
 
@@ -145,7 +145,7 @@ internal sealed partial class UserSessionsGrain
         [LoggerMessage(1001, LogLevel.Debug, "Session {Session} created, idle timeout {IdleTimeout}, absolute expiry {AbsoluteExpiresAt:O}.")]
         public static partial void Created(ILogger logger, string session, TimeSpan idleTimeout, DateTimeOffset absoluteExpiresAt);
 
-        [LoggerMessage(2001, LogLevel.Information, "A new session was refused: the user is at the limit of {Limit} sessions.")]
-        public static partial void LimitRejected(ILogger logger, int limit);
+        [LoggerMessage(2001, LogLevel.Information, "A new session of {User} was refused: the user is at the limit of {Limit} sessions.")]
+        public static partial void LimitRejected(ILogger logger, string user, int limit);
     }
 }

@@ -39,14 +39,14 @@ internal sealed partial class UserSessionsGrain
             if (_recentCreates.Count == signals.CreationBurstThreshold + 1)
             {
                 _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", "CreationBurst"));
-                Log.CreationBurst(_logger, _recentCreates.Count, signals.CreationBurstWindow, signals.CreationBurst);
+                Log.CreationBurst(_logger, SessionIds.UserForLog(UserId), _recentCreates.Count, signals.CreationBurstWindow, signals.CreationBurst);
             }
 
             return null;
         }
 
         _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", "CreationBurst"));
-        Log.CreationBurst(_logger, _recentCreates.Count, signals.CreationBurstWindow, signals.CreationBurst);
+        Log.CreationBurst(_logger, SessionIds.UserForLog(UserId), _recentCreates.Count, signals.CreationBurstWindow, signals.CreationBurst);
 
         _recentCreates.Clear();
         _creationCooldownEnds = now + signals.CreationCooldown;
@@ -55,7 +55,7 @@ internal sealed partial class UserSessionsGrain
 
     private static partial class Log
     {
-        [LoggerMessage(2002, LogLevel.Warning, "A user's sessions are created unusually fast ({Count} within {Window}); policy: {Policy}.")]
-        public static partial void CreationBurst(ILogger logger, int count, TimeSpan window, SignalPolicy policy);
+        [LoggerMessage(2002, LogLevel.Warning, "Sessions of {User} are created unusually fast ({Count} within {Window}); policy: {Policy}.")]
+        public static partial void CreationBurst(ILogger logger, string user, int count, TimeSpan window, SignalPolicy policy);
     }
 }

@@ -25,6 +25,7 @@ internal static class SiloHealth
     public static IServiceCollection AddSiloHealthChecks(this IServiceCollection services)
     {
         services.AddSingleton<MembershipTableHealthCheck>(); // one instance, so a lost membership table is logged once
+        services.AddSingleton<HealthTransitions>();
         services.AddHealthChecks()
             .AddCheck<ClusterMemberHealthCheck>("cluster-member", tags: [Ready])
             .AddCheck<StorageHealthCheck>("storage", tags: [Ready])
@@ -41,9 +42,10 @@ internal static class SiloHealth
 
     // Route handlers rather than MapHealthChecks, so the OpenAPI document describes them with the rest.
     private static void Map(IEndpointRouteBuilder app, string path, string name, string tag, string summary) =>
-        app.MapGet(path, async (HealthCheckService health, HttpContext http, CancellationToken ct) =>
+        app.MapGet(path, async (HealthCheckService health, HealthTransitions transitions, HttpContext http, CancellationToken ct) =>
             {
                 var report = await health.CheckHealthAsync(check => check.Tags.Contains(tag), ct);
+                transitions.Observe(tag, report);
                 http.Response.Headers.CacheControl = "no-store";
                 return Results.Json(
                     new HealthResponse(report.Status.ToString(), [.. report.Entries.Select(e => new HealthCheckResponse(e.Key, e.Value.Status.ToString(), e.Value.Description))]),
@@ -58,6 +60,50 @@ internal static class SiloHealth
 
     /// <summary>How long a check waits for Redis: a probe must answer in time even while Redis does not.</summary>
     internal static readonly TimeSpan StorageTimeout = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>
+/// One log line when a probe's answer changes (a warning naming the failing checks, then one when it passes again),
+/// instead of an error line per probe: a supervisor probing every few seconds through an outage would bury the log.
+/// ASP.NET Core's own line per failing check is turned off in appsettings.json for that reason.
+/// </summary>
+internal sealed partial class HealthTransitions(ILogger<HealthTransitions> logger)
+{
+    private readonly Dictionary<string, HealthStatus> _last = [];
+
+    public void Observe(string probe, HealthReport report)
+    {
+        lock (_last)
+        {
+            var had = _last.TryGetValue(probe, out var last);
+            if (had && last == report.Status || !had && report.Status == HealthStatus.Healthy)
+            {
+                _last[probe] = report.Status;
+                return;
+            }
+
+            _last[probe] = report.Status;
+        }
+
+        if (report.Status == HealthStatus.Healthy)
+        {
+            Log.Passing(logger, probe);
+        }
+        else
+        {
+            var failing = report.Entries.Where(e => e.Value.Status != HealthStatus.Healthy).Select(e => $"{e.Key} ({e.Value.Description})");
+            Log.Failing(logger, probe, report.Status, string.Join("; ", failing));
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(5111, LogLevel.Warning, "Health probe '{Probe}' is now {Status}: {Failing}")]
+        public static partial void Failing(ILogger logger, string probe, HealthStatus status, string failing);
+
+        [LoggerMessage(5112, LogLevel.Information, "Health probe '{Probe}' passes again.")]
+        public static partial void Passing(ILogger logger, string probe);
+    }
 }
 
 /// <summary>A health endpoint's answer: <c>{"status":"Unhealthy","checks":[{"name":"storage","status":"Unhealthy","description":"…"}]}</c>.</summary>

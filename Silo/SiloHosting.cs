@@ -101,6 +101,13 @@ public static class SiloHosting
             silo.AddSessionGrainsDashboard(host);
         });
         services.AddSessionStore(section);
+        services.AddHostedService<SiloStartupLine>();
+
+        // A grain that cannot activate because storage is out is logged three times by Orleans (category "Orleans.Grain"
+        // exactly), after the storage's own line and before the caller's 503. Its other "Orleans.Grain…" categories
+        // (the directory, references) keep Orleans' level.
+        services.Configure<LoggerFilterOptions>(o => o.Rules.Add(new LoggerFilterRule(null, "Orleans.Grain", null,
+            (_, category, level) => level >= (category == "Orleans.Grain" ? LogLevel.Critical : LogLevel.Warning))));
         return builder;
     }
 }

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
@@ -133,6 +135,8 @@ public class StrictSignalPolicyTests : IAsyncLifetime
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
+    private readonly RecordingLog _log = new(LogLevel.Information);
+
     public async ValueTask InitializeAsync() => _cluster = await SessionCluster.StartAsync(redis: null, 1, o =>
     {
         o.Signals.UserAgentChange = SignalPolicy.Revoke;
@@ -143,7 +147,7 @@ public class StrictSignalPolicyTests : IAsyncLifetime
         o.Signals.CreationBurst = SignalPolicy.Throttle;
         o.Signals.CreationBurstThreshold = 5;
         o.Signals.CreationCooldown = TimeSpan.FromMinutes(5);
-    });
+    }, configureSilo: silo => silo.Services.AddSingleton<ILoggerProvider>(_log));
 
     public async ValueTask DisposeAsync() => await _cluster.DisposeAsync();
 
@@ -216,6 +220,11 @@ public class StrictSignalPolicyTests : IAsyncLifetime
 
         var refused = await Assert.ThrowsAsync<SessionThrottledException>(() => CreateAsync(user));
         Assert.Equal(TimeSpan.FromMinutes(5), refused.RetryAfter);
+
+        // One warning an operator can act on: it names the user by a hash of the id (not the id, which may be an e-mail address).
+        var warning = Assert.Single(_log.Entries, e => e.Id == 2002 && e.Message.Contains(SessionIds.UserForLog(user), StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.DoesNotContain(user, warning.Message, StringComparison.Ordinal);
         Assert.Equal(5, await Store.CountForUserAsync(user, Ct));
         await CreateAsync("bystander-" + Guid.NewGuid().ToString("N")[..8]); // other users are not affected
 

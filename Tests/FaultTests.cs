@@ -186,6 +186,23 @@ public sealed class FaultTests
         Assert.True(lastFailure - thawedAt < TimeSpan.FromSeconds(8), "service did not resume within seconds");
         Assert.Empty(lost);
         Assert.All(cluster.Silos, s => Assert.True(s.IsRunning));
+
+        // Logs an operator can read: one line per storage failure, no stack traces, the readiness change once, and none
+        // of the repeats Orleans and ASP.NET Core would add (the storage's failure again, the activation, the timer, each probe).
+        foreach (var silo in cluster.Silos)
+        {
+            var log = silo.ReadLog();
+            var storage = log.Where(e => e.Category == "SessionGrains.Storage").ToList();
+            Assert.NotEmpty(storage);
+            Assert.All(storage, e => Assert.False(e.HasStackTrace, $"silo {silo.Index}: a storage failure logged its stack:\n{string.Join('\n', e.Lines)}"));
+            string[] repeats = ["SessionGrains.SessionGrainStorage", "Orleans.Grain", "Orleans.Runtime.GrainTimer", "Orleans.Grain.InvokeException", "Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService"];
+            var repeated = log.FirstOrDefault(e => repeats.Contains(e.Category));
+            Assert.True(repeated is null, $"silo {silo.Index} logged a repeat: {repeated?.Category}[{repeated?.EventId}]\n{string.Join('\n', repeated?.Lines.Take(12) ?? [])}");
+        }
+
+        var readiness = cluster.Silos[0].ReadLog().Where(e => e.Category == "SessionGrains.Silo.HealthTransitions" && e.Level == "warn").ToList();
+        Assert.Single(readiness);
+        Assert.Contains("storage", string.Join(' ', readiness[0].Lines), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -265,6 +265,31 @@ public sealed class LocalCluster : IAsyncDisposable
             }
         }
 
+        /// <summary>
+        /// The entries of this silo's current log (the console format: <c>warn: Category[EventId]</c>, then the message
+        /// and any stack indented below it), with their lines.
+        /// </summary>
+        public IReadOnlyList<SiloLogEntry> ReadLog()
+        {
+            var entries = new List<SiloLogEntry>();
+            using var stream = new FileStream(Path.Combine(_cluster.WorkDirectory, $"silo{Index}-{_starts}.log"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(stream);
+            while (reader.ReadLine() is { } line)
+            {
+                var header = System.Text.RegularExpressions.Regex.Match(line, @"^(trce|dbug|info|warn|fail|crit): (.+)\[(-?\d+)\]$");
+                if (header.Success)
+                {
+                    entries.Add(new SiloLogEntry(header.Groups[1].Value, header.Groups[2].Value, int.Parse(header.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture), []));
+                }
+                else if (entries.Count > 0)
+                {
+                    entries[^1].Lines.Add(line);
+                }
+            }
+
+            return entries;
+        }
+
         public async Task WaitHealthyAsync(TimeSpan timeout)
         {
             var deadline = DateTime.UtcNow + timeout;
@@ -303,4 +328,10 @@ public sealed class LocalCluster : IAsyncDisposable
 
         internal static string SiloBinaryDirectory() => ChildProcesses.BuildOutput("Silo", "SessionGrains.Silo.dll");
     }
+}
+
+/// <summary>One entry of a silo process's log: its level (<c>warn</c>, <c>fail</c>...), category, event id and the lines below its header.</summary>
+public sealed record class SiloLogEntry(string Level, string Category, int EventId, List<string> Lines)
+{
+    public bool HasStackTrace => Lines.Any(l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
 }
