@@ -68,10 +68,12 @@ internal sealed partial class SessionGrainStorage(
     /// A failure of the store's connection rather than of this code: Redis' own errors, timeouts, cancelled or broken
     /// connections, and whatever the Redis client throws while it tears a connection down.
     /// </summary>
-    private static bool IsOutage(Exception exception) =>
-        exception is RedisException or TimeoutException or OperationCanceledException or System.Net.Sockets.SocketException or IOException
-        || exception.TargetSite?.DeclaringType?.Assembly is { } thrower
-            && (thrower == typeof(IDatabase).Assembly || thrower == typeof(System.IO.Pipelines.PipeReader).Assembly);
+    private static bool IsOutage(Exception? exception) =>
+        exception is not null
+        && (exception is RedisException or TimeoutException or OperationCanceledException or System.Net.Sockets.SocketException or IOException
+            || exception.TargetSite?.DeclaringType?.Assembly is { } thrower
+                && (thrower == typeof(IDatabase).Assembly || thrower == typeof(System.IO.Pipelines.PipeReader).Assembly)
+            || IsOutage(exception.InnerException)); // Orleans' own Redis provider (legacy records) wraps the client's error
 
     private static partial class Log
     {

@@ -45,7 +45,7 @@ internal sealed partial class SiloStartupLine(
 
     private static partial class Log
     {
-        [LoggerMessage(5001, LogLevel.Information, "SessionGrains silo started: {Description}")]
+        [LoggerMessage(5002, LogLevel.Information, "SessionGrains silo started: {Description}")]
         public static partial void Started(ILogger logger, string description);
     }
 }

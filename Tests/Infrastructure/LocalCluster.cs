@@ -63,6 +63,7 @@ public sealed class LocalCluster : IAsyncDisposable
         ["SessionStore__LeaseDuration"] = "00:00:02", // at most half the response timeout
         ["SessionStore__ExpiryBucketWidth"] = "00:00:01",
         ["Logging__LogLevel__Default"] = "Warning",
+        ["Logging__LogLevel__SessionGrains.Silo.SiloStartupLine"] = "Information", // the one line of a start
         ["SessionStore__AllowOpenApi"] = "true", // the silos listen on loopback only
     };
 
