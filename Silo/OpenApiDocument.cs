@@ -62,6 +62,19 @@ internal static class OpenApiDocument
                 operation.Security = [];
             }
 
+            foreach (var header in context.Description.ActionDescriptor.EndpointMetadata.OfType<HeaderParameter>())
+            {
+                operation.Parameters ??= [];
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = header.Name,
+                    In = ParameterLocation.Header,
+                    Required = header.Required,
+                    Description = header.Description,
+                    Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                });
+            }
+
             return Task.CompletedTask;
         }));
 }

@@ -29,7 +29,8 @@ public static class SessionApi
             context.HttpContext.Response.Headers.CacheControl = "no-store";
             return await next(context);
         });
-        var current = api.MapGroup("/sessions/current").AddEndpointFilter(limiter.FilterAsync).WithTags(SessionsTag);
+        var current = api.MapGroup("/sessions/current").AddEndpointFilter(limiter.FilterAsync).WithTags(SessionsTag)
+            .WithMetadata(new HeaderParameter(TokenHeader, Required: true, "The session's token (never in the URL)."));
 
         api.MapPost("/sessions", async (CreateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
@@ -44,10 +45,11 @@ public static class SessionApi
             // The new session answers at /sessions/current, to its token.
             http.Response.Headers.Location = "/sessions/current";
             return Results.Json(SessionResponse.From(created.Session, created.Token.Value), statusCode: StatusCodes.Status201Created);
-        }).WithTags(SessionsTag).Describe<SessionResponse>("CreateSession", "Log in: create a session; the answer carries its token, once.", StatusCodes.Status201Created, 400, 409, 413);
+        }).WithTags(SessionsTag).WithClientHeaders().Describe<SessionResponse>("CreateSession", "Log in: create a session; the answer carries its token, once.", StatusCodes.Status201Created, 400, 409, 413);
 
         current.MapGet("", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
             Found(await store.ValidateAsync(Token(http), Client(http), ct)))
+            .WithClientHeaders()
             .Describe<SessionResponse>("ValidateSession", "Validate the session of X-Session-Token (slides its idle timeout).", 200, 400, 404);
 
         current.MapPatch("", async (UpdateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
@@ -103,6 +105,11 @@ public static class SessionApi
 
         return app;
     }
+
+    /// <summary>The end user's address and browser, which a backend calling for its users may pass (described for clients).</summary>
+    private static RouteHandlerBuilder WithClientHeaders(this RouteHandlerBuilder route) => route.WithMetadata(
+        new HeaderParameter(ClientIpHeader, Required: false, "The end user's IP address, when a backend calls for its user (one address)."),
+        new HeaderParameter(ClientUserAgentHeader, Required: false, "The end user's User-Agent, when a backend calls for its user."));
 
     /// <summary>
     /// The route's OpenAPI name, summary and answers: <typeparamref name="T"/> for its success status, a problem
@@ -172,3 +179,6 @@ public static class SessionApi
         Results.Problem(statusCode: StatusCodes.Status404NotFound, type: ProblemTypes.SessionNotFound, title: "Session not found",
             detail: "There is no live session for this token or id.");
 }
+
+/// <summary>A request header a route reads itself (not by binding), so the OpenAPI document describes it for clients.</summary>
+internal sealed record class HeaderParameter(string Name, bool Required, string Description);

@@ -66,6 +66,28 @@ public sealed partial class OpenApiTests
     }
 
     [Fact]
+    public async Task The_headers_a_route_reads_itself_are_parameters_a_generated_client_sends()
+    {
+        await using var factory = SiloApiFactory.Create();
+        using var http = factory.CreateClient();
+        var paths = JsonDocument.Parse(await http.GetStringAsync("/openapi/v1.json", Ct)).RootElement.GetProperty("paths");
+        Dictionary<string, bool> Headers(string path, string method) =>
+            paths.GetProperty(path).GetProperty(method).TryGetProperty("parameters", out var parameters)
+                ? parameters.EnumerateArray().Where(p => p.GetProperty("in").GetString() == "header")
+                    .ToDictionary(p => p.GetProperty("name").GetString()!, p => p.TryGetProperty("required", out var r) && r.GetBoolean())
+                : [];
+
+        foreach (var (path, method) in new[] { ("/sessions/current", "get"), ("/sessions/current", "patch"), ("/sessions/current", "delete"), ("/sessions/current/rotate", "post") })
+        {
+            Assert.True(Headers(path, method).GetValueOrDefault("X-Session-Token"), $"{method} {path} does not require X-Session-Token");
+        }
+
+        Assert.Equal(new Dictionary<string, bool> { ["X-Client-IP"] = false, ["X-Client-User-Agent"] = false }, Headers("/sessions", "post"));
+        Assert.False(Headers("/sessions/current", "get")["X-Client-IP"]);
+        Assert.Empty(Headers("/stats", "get"));
+    }
+
+    [Fact]
     public async Task The_api_reference_ui_is_off_by_default()
     {
         await using var factory = SiloApiFactory.Create();
