@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 namespace SessionGrains.Silo;
 
 /// <summary>
@@ -57,7 +58,7 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
         }
 
         var result = await next(context);
-        if (result is IStatusCodeHttpResult { StatusCode: StatusCodes.Status404NotFound }
+        if ((result is INestedHttpResult nested ? nested.Result : result) is IStatusCodeHttpResult { StatusCode: StatusCodes.Status404NotFound }
             && Failed(caller, token.SessionId, remember: HttpMethods.IsGet(http.Request.Method)) is { } retryAfter)
         {
             return TooManyFailures(http, retryAfter);
@@ -80,7 +81,7 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
     /// Counts a user route that found nothing against its caller; the 429 to answer instead when that went over the
     /// budget, else null. A user route never waits on the budget before its grain call, so a user with sessions is always served.
     /// </summary>
-    public IResult? FoundNothing(HttpContext http) =>
+    public ProblemHttpResult? FoundNothing(HttpContext http) =>
         failuresPerMinute > 0 && Failed(Caller(http, trustClientIp), sessionId: null, remember: false) is { } retryAfter
             ? TooManyFailures(http, retryAfter)
             : null;
@@ -138,10 +139,10 @@ internal sealed class FailedTokenLimiter(SessionTokenCodec tokens, int failuresP
         }
     }
 
-    private static IResult TooManyFailures(HttpContext http, TimeSpan retryAfter)
+    private static ProblemHttpResult TooManyFailures(HttpContext http, TimeSpan retryAfter)
     {
         RetryAfterHeader.Set(http.Response, retryAfter);
-        return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, type: ProblemTypes.TooManyFailures, title: "Too many requests",
+        return TypedResults.Problem(statusCode: StatusCodes.Status429TooManyRequests, type: ProblemTypes.TooManyFailures, title: "Too many requests",
             detail: "Too many failed token checks or user queries that found nothing from this caller; try again later.");
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
 using SessionGrains;
 using SessionGrains.Silo;
 
@@ -32,7 +33,7 @@ public static class SessionApi
         var current = api.MapGroup("/sessions/current").AddEndpointFilter(limiter.FilterAsync).WithTags(SessionsTag)
             .WithMetadata(new HeaderParameter(TokenHeader, Required: true, "The session's token (never in the URL)."));
 
-        api.MapPost("/sessions", async (CreateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        api.MapPost("/sessions", async Task<Created<SessionResponse>> (CreateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
             var created = await store.CreateAsync(request.UserId, new SessionCreateOptions
             {
@@ -43,65 +44,64 @@ public static class SessionApi
                 Client = Client(http),
             }, ct);
             // The new session answers at /sessions/current, to its token.
-            http.Response.Headers.Location = "/sessions/current";
-            return Results.Json(SessionResponse.From(created.Session, created.Token.Value), statusCode: StatusCodes.Status201Created);
-        }).WithTags(SessionsTag).WithClientHeaders().Describe<SessionResponse>("CreateSession", "Log in: create a session; the answer carries its token, once.", StatusCodes.Status201Created, 400, 409, 413);
+            return TypedResults.Created("/sessions/current", SessionResponse.From(created.Session, created.Token.Value));
+        }).WithTags(SessionsTag).WithClientHeaders().Describe("CreateSession", "Log in: create a session; the answer carries its token, once.", 400, 409, 413);
 
-        current.MapGet("", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
+        current.MapGet("", async Task<Results<Ok<SessionResponse>, ProblemHttpResult>> (HttpContext http, ISessionStore store, CancellationToken ct) =>
             Found(await store.ValidateAsync(Token(http), Client(http), ct)))
             .WithClientHeaders()
-            .Describe<SessionResponse>("ValidateSession", "Validate the session of X-Session-Token (slides its idle timeout).", 200, 400, 404);
+            .Describe("ValidateSession", "Validate the session of X-Session-Token (slides its idle timeout).", 400, 404);
 
-        current.MapPatch("", async (UpdateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        current.MapPatch("", async Task<Results<Ok<SessionResponse>, ProblemHttpResult>> (UpdateSessionRequest request, HttpContext http, ISessionStore store, CancellationToken ct) =>
             Found(await store.UpdateAsync(Token(http), new SessionUpdate { Metadata = request.Metadata, Role = request.Role }, request.ExpectedVersion, ct)))
-            .Describe<SessionResponse>("UpdateSession", "Change the session's metadata or role; with expectedVersion, only if no one wrote first.", 200, 400, 404, 409, 413);
+            .Describe("UpdateSession", "Change the session's metadata or role; with expectedVersion, only if no one wrote first.", 400, 404, 409, 413);
 
-        current.MapPost("/rotate", async (RotateRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        current.MapPost("/rotate", async Task<Results<Ok<SessionResponse>, ProblemHttpResult>> (RotateRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.RotateAsync(Token(http), Seconds(request?.GraceSeconds) ?? TimeSpan.Zero, ct) is { } rotated
-                ? Results.Json(SessionResponse.From(rotated.Session, rotated.Token.Value))
+                ? TypedResults.Ok(SessionResponse.From(rotated.Session, rotated.Token.Value))
                 : NotFound())
-            .Describe<SessionResponse>("RotateSession", "Give the session a new token and public id; the old token ends, or after graceSeconds.", 200, 400, 404);
+            .Describe("RotateSession", "Give the session a new token and public id; the old token ends, or after graceSeconds.", 400, 404);
 
-        current.MapDelete("", async (HttpContext http, ISessionStore store, CancellationToken ct) =>
-            await store.DeleteAsync(Token(http), ct) ? Results.NoContent() : NotFound())
-            .Describe("DeleteSession", "Log out: end the session of X-Session-Token.", 204, 400, 404);
+        current.MapDelete("", async Task<Results<NoContent, ProblemHttpResult>> (HttpContext http, ISessionStore store, CancellationToken ct) =>
+            await store.DeleteAsync(Token(http), ct) ? TypedResults.NoContent() : NotFound())
+            .Describe("DeleteSession", "Log out: end the session of X-Session-Token.", 400, 404);
 
         // A user route that finds nothing counts against its caller in the limiter's budget (a random user id costs an index activation).
-        api.MapGet("/users/{userId}/sessions", async (string userId, int? limit, string? cursor, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        api.MapGet("/users/{userId}/sessions", async Task<Results<Ok<SessionListResponse>, ProblemHttpResult>> (string userId, int? limit, string? cursor, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
             var page = await store.ListByUserAsync(UserId(http, userId), limit ?? 100, cursor, ct);
             return page.Sessions.IsEmpty && cursor is null && limiter.FoundNothing(http) is { } refused
                 ? refused
-                : Results.Json(new SessionListResponse(page.Sessions.Select(SessionSummaryResponse.From).ToList(), page.Next));
-        }).WithTags(UsersTag).Describe<SessionListResponse>("ListUserSessions", "A user's live sessions (\"your devices\"), oldest first, a page at a time.", 200, 400);
+                : TypedResults.Ok(new SessionListResponse(page.Sessions.Select(SessionSummaryResponse.From).ToList(), page.Next));
+        }).WithTags(UsersTag).Describe("ListUserSessions", "A user's live sessions (\"your devices\"), oldest first, a page at a time.", 400);
 
-        api.MapGet("/users/{userId}/sessions/count", async (string userId, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        api.MapGet("/users/{userId}/sessions/count", async Task<Results<Ok<CountResponse>, ProblemHttpResult>> (string userId, HttpContext http, ISessionStore store, CancellationToken ct) =>
             await store.CountForUserAsync(UserId(http, userId), ct) is var count and > 0
-                ? Results.Json(new CountResponse(count))
-                : limiter.FoundNothing(http) ?? Results.Json(new CountResponse(0)))
-            .WithTags(UsersTag).Describe<CountResponse>("CountUserSessions", "How many live sessions a user has.", 200, 400);
+                ? TypedResults.Ok(new CountResponse(count))
+                : limiter.FoundNothing(http) is { } refused ? refused : TypedResults.Ok(new CountResponse(0)))
+            .WithTags(UsersTag).Describe("CountUserSessions", "How many live sessions a user has.", 400);
 
-        api.MapDelete("/users/{userId}/sessions/{sessionId}", async (string userId, string sessionId, HttpContext http, ISessionStore store, CancellationToken ct) =>
-            await store.RevokeAsync(UserId(http, userId), sessionId, ct) ? Results.NoContent() : limiter.FoundNothing(http) ?? NotFound())
-            .WithTags(UsersTag).Describe("RevokeUserSession", "Sign out one device: end a user's session by its public id.", 204, 400, 404);
+        api.MapDelete("/users/{userId}/sessions/{sessionId}", async Task<Results<NoContent, ProblemHttpResult>> (string userId, string sessionId, HttpContext http, ISessionStore store, CancellationToken ct) =>
+            await store.RevokeAsync(UserId(http, userId), sessionId, ct) ? TypedResults.NoContent() : limiter.FoundNothing(http) ?? NotFound())
+            .WithTags(UsersTag).Describe("RevokeUserSession", "Sign out one device: end a user's session by its public id.", 400, 404);
 
         // Sign out everywhere has a route of its own, so no revoke URL with an empty or missing id can reach it.
-        api.MapPost("/users/{userId}/sessions/revoke-all", async (string userId, RevokeAllRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
+        api.MapPost("/users/{userId}/sessions/revoke-all", async Task<Results<Ok<EndedResponse>, ProblemHttpResult>> (string userId, RevokeAllRequest? request, HttpContext http, ISessionStore store, CancellationToken ct) =>
         {
             var except = Except(request, http);
             var ended = await store.DeleteAllForUserAsync(UserId(http, userId), except, ct);
-            return ended == 0 && except is null && limiter.FoundNothing(http) is { } refused ? refused : Results.Json(new EndedResponse(ended));
-        }).WithTags(UsersTag).Describe<EndedResponse>("RevokeAllUserSessions", "Sign out everywhere: end every session of a user, but the one in except.", 200, 400);
+            return ended == 0 && except is null && limiter.FoundNothing(http) is { } refused ? refused : TypedResults.Ok(new EndedResponse(ended));
+        }).WithTags(UsersTag).Describe("RevokeAllUserSessions", "Sign out everywhere: end every session of a user, but the one in except.", 400);
 
         // Where an empty session id (or the old bulk form) lands: refused, nothing ended.
         api.MapDelete("/users/{userId}/sessions", () =>
-            Results.Problem(statusCode: StatusCodes.Status400BadRequest, type: ProblemTypes.InvalidRequest, title: "Invalid request",
+            TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, type: ProblemTypes.InvalidRequest, title: "Invalid request",
                 detail: "A session id is required: DELETE /users/{userId}/sessions/{sessionId}. To sign out everywhere, POST /users/{userId}/sessions/revoke-all."))
             .WithTags(UsersTag).Describe("RevokeWithoutSessionId", "Refused: a revoke needs a session id (this route ends nothing).", 400);
 
-        api.MapGet("/stats", async (ISessionStore store, CancellationToken ct) =>
-            Results.Json(new StatsResponse(await store.CountAsync(ct))))
-            .WithTags("Cluster").Describe<StatsResponse>("Stats", "How many live sessions the cluster has.", 200);
+        api.MapGet("/stats", async Task<Ok<StatsResponse>> (ISessionStore store, CancellationToken ct) =>
+            TypedResults.Ok(new StatsResponse(await store.CountAsync(ct))))
+            .WithTags("Cluster").Describe("Stats", "How many live sessions the cluster has.");
 
         return app;
     }
@@ -112,17 +112,11 @@ public static class SessionApi
         new HeaderParameter(ClientUserAgentHeader, Required: false, "The end user's User-Agent, when a backend calls for its user."));
 
     /// <summary>
-    /// The route's OpenAPI name, summary and answers: <typeparamref name="T"/> for its success status, a problem
-    /// document for the others, and for every route the answers any request may get (401 without a valid API key,
-    /// 429 when throttled, 503 while the cluster or its storage cannot answer).
+    /// The route's OpenAPI name, summary and error answers (problem documents): its own, and those any request may get
+    /// (401 without a valid API key, 429 when throttled, 503 while the cluster or its storage cannot answer). Its
+    /// success answers come from its typed results.
     /// </summary>
-    private static RouteHandlerBuilder Describe<T>(this RouteHandlerBuilder route, string name, string summary, int success, params int[] problems) =>
-        Problems(route.Produces<T>(success), name, summary, problems);
-
-    private static RouteHandlerBuilder Describe(this RouteHandlerBuilder route, string name, string summary, int status, params int[] problems) =>
-        Problems(status >= 400 ? route.ProducesProblem(status) : route.Produces(status), name, summary, problems);
-
-    private static RouteHandlerBuilder Problems(RouteHandlerBuilder route, string name, string summary, int[] problems)
+    private static RouteHandlerBuilder Describe(this RouteHandlerBuilder route, string name, string summary, params int[] problems)
     {
         route.WithName(name).WithSummary(summary);
         foreach (var status in problems.Concat([StatusCodes.Status401Unauthorized, StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable]).Distinct())
@@ -172,11 +166,11 @@ public static class SessionApi
     // In range: the request's validation checked it.
     private static TimeSpan? Seconds(double? seconds) => seconds is { } value ? TimeSpan.FromSeconds(value) : null;
 
-    private static IResult Found(SessionInfo? session) =>
-        session is null ? NotFound() : Results.Json(SessionResponse.From(session));
+    private static Results<Ok<SessionResponse>, ProblemHttpResult> Found(SessionInfo? session) =>
+        session is null ? NotFound() : TypedResults.Ok(SessionResponse.From(session));
 
-    private static IResult NotFound() =>
-        Results.Problem(statusCode: StatusCodes.Status404NotFound, type: ProblemTypes.SessionNotFound, title: "Session not found",
+    private static ProblemHttpResult NotFound() =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, type: ProblemTypes.SessionNotFound, title: "Session not found",
             detail: "There is no live session for this token or id.");
 }
 
