@@ -35,6 +35,11 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
     // Fallback period: a bucket whose checks failed (storage down) tries again this often.
     private static readonly TimeSpan RetryPeriod = TimeSpan.FromMinutes(1);
 
+    // The least due time a reminder is registered with. Orleans anchors ticks at StartAt + n * period: a reminder whose
+    // start has passed by the time its timer is set (a due time of zero always has) skips to the next period, a minute
+    // late. A bucket armed at or after its due time (an add that arrived late, or arming retried through an outage) would.
+    private static readonly TimeSpan LeastDueTime = TimeSpan.FromSeconds(2);
+
     private readonly IPersistentState<SessionExpiryBucketState> _state;
     private readonly IGrainStorage _storage;
     private readonly TimeProvider _time;
@@ -109,7 +114,7 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
         var dueIn = SessionExpiryBuckets.DueAt(BucketKey) - _time.GetUtcNow();
         try
         {
-            await this.RegisterOrUpdateReminder(ReminderName, dueIn > TimeSpan.Zero ? dueIn : TimeSpan.Zero, RetryPeriod);
+            await this.RegisterOrUpdateReminder(ReminderName, dueIn > LeastDueTime ? dueIn : LeastDueTime, RetryPeriod);
             _reminderArmed = true;
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
@@ -275,13 +280,17 @@ internal static class SessionExpiryBuckets
     public const int Shards = 16;
 
     /// <summary>Files <paramref name="sessionId"/> to be checked at the first bucket boundary at or after <paramref name="dueAt"/>.</summary>
-    public static Task FileAsync(IGrainFactory grains, string sessionId, DateTimeOffset dueAt, TimeSpan bucketWidth)
+    public static Task FileAsync(IGrainFactory grains, string sessionId, DateTimeOffset dueAt, TimeSpan bucketWidth) =>
+        grains.ExpiryBucket(KeyOf(sessionId, dueAt, bucketWidth)).AddAsync(sessionId);
+
+    /// <summary>The key of the bucket <paramref name="sessionId"/> is filed in for a check at <paramref name="dueAt"/>.</summary>
+    public static string KeyOf(string sessionId, DateTimeOffset dueAt, TimeSpan bucketWidth)
     {
         var widthTicks = bucketWidth.Ticks;
         var bucketTicks = (dueAt.UtcTicks + widthTicks - 1) / widthTicks * widthTicks;
         var bucketSeconds = new DateTimeOffset(bucketTicks, TimeSpan.Zero).ToUnixTimeSeconds();
         var shard = StableHash.Of(sessionId) % Shards;
-        return grains.ExpiryBucket(string.Create(CultureInfo.InvariantCulture, $"{bucketSeconds}/{shard}")).AddAsync(sessionId);
+        return string.Create(CultureInfo.InvariantCulture, $"{bucketSeconds}/{shard}");
     }
 
     // A bucket whose checks keep failing (storage down) is retried for this long before its entries may go.
