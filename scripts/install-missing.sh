@@ -5,7 +5,8 @@
 #   scripts/install-missing.sh program=package [program=package ...]
 #   scripts/install-missing.sh redis-server=redis-server /usr/bin/chromium=chromium
 #
-# A program is a command name (looked up on PATH) or an absolute path (must be executable).
+# A program is a command name (looked up on PATH) or an absolute path, which may be a glob (one match must be
+# executable), e.g. '/usr/lib/postgresql/*/bin/initdb'.
 set -euo pipefail
 
 need=()
@@ -13,7 +14,9 @@ for pair in "$@"; do
   program=${pair%%=*}
   package=${pair#*=}
   if [[ $program == /* ]]; then
-    [ -x "$program" ] && continue
+    found=false
+    for match in $program; do [ -x "$match" ] && found=true; done
+    $found && continue
   else
     command -v "$program" >/dev/null 2>&1 && continue
   fi
