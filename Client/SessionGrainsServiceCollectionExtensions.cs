@@ -86,7 +86,16 @@ public static partial class SessionGrainsServiceCollectionExtensions
                 });
             }
 
-            if (redis)
+            if (registered.Postgres is not null)
+            {
+                // The gateways are the silos' rows in the membership table.
+                client.UseAdoNetClustering(optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, options) =>
+                {
+                    o.Invariant = "Npgsql";
+                    o.ConnectionString = options.Value.Postgres;
+                }));
+            }
+            else if (redis)
             {
                 client.UseRedisClustering(_ => { });
                 services.AddOptions<RedisClusteringOptions>().Configure<IOptions<SessionClusterOptions>>((o, options) => o.ConfigurationOptions = options.Value.ParseRedis());
@@ -114,7 +123,7 @@ public static partial class SessionGrainsServiceCollectionExtensions
         services.TryAddSingleton(sp => CreateTokenCodec(
             sp.GetRequiredService<IOptions<SessionStoreOptions>>().Value,
             // In a silo on in-memory storage the sessions end with the process anyway: its own key loses nothing more.
-            endsWithProcess: sp.GetService<Orleans.Runtime.ILocalSiloDetails>() is not null && sp.GetRequiredService<IOptions<SessionClusterOptions>>().Value.Redis is null,
+            endsWithProcess: sp.GetService<Orleans.Runtime.ILocalSiloDetails>() is not null && !sp.GetRequiredService<IOptions<SessionClusterOptions>>().Value.HasSharedStore,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<SessionStore>()));
         if (!services.Any(service => service.ServiceType == typeof(GatewayCount)))
         {

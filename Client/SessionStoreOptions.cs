@@ -11,8 +11,8 @@ public sealed class SessionStoreOptions
     /// <summary>
     /// Keys that sign tokens: <c>id:secret</c> pairs, comma-separated, newest first (new tokens use the
     /// first; tokens under the others keep working until their key is removed). Every frontend and silo
-    /// that checks tokens needs the same keys. Required when <see cref="SessionClusterOptions.Redis"/> is set;
-    /// without Redis, unset means a key generated for the process, whose tokens stop working when it restarts.
+    /// that checks tokens needs the same keys. Required with a shared store (<see cref="SessionClusterOptions.Redis"/> or
+    /// <see cref="SessionClusterOptions.Postgres"/>); without one, unset means a key generated for the process, whose tokens stop working when it restarts.
     /// A secret: never logged.
     /// </summary>
     public string? TokenKeys { get; set; }
@@ -42,8 +42,8 @@ internal sealed class SessionStoreOptionsValidator(IOptions<SessionClusterOption
 
         if (string.IsNullOrWhiteSpace(options.TokenKeys))
         {
-            return RedisIsSet()
-                ? ValidateOptionsResult.Fail($"{TokenKeysSetting} is required when {RedisConfiguration.RedisSetting} is set: every silo and frontend needs the same keys (e.g. 'k1:' followed by the output of 'openssl rand -base64 32').")
+            return SharedStoreSetting() is { } store
+                ? ValidateOptionsResult.Fail($"{TokenKeysSetting} is required when {store} is set: every silo and frontend needs the same keys (e.g. 'k1:' followed by the output of 'openssl rand -base64 32').")
                 : ValidateOptionsResult.Success;
         }
 
@@ -58,16 +58,16 @@ internal sealed class SessionStoreOptionsValidator(IOptions<SessionClusterOption
         }
     }
 
-    private bool RedisIsSet()
+    private string? SharedStoreSetting()
     {
         try
         {
-            return cluster.Value.Redis is not null;
+            return cluster.Value.HasSharedStore ? cluster.Value.SharedStoreSetting : null;
         }
         catch (OptionsValidationException)
         {
             // The cluster settings' own validation reports what is wrong with them; the keys are judged with them.
-            return false;
+            return null;
         }
     }
 }

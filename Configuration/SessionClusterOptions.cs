@@ -20,6 +20,14 @@ public sealed class SessionClusterOptions
     /// </summary>
     public string? Redis { get; set; }
 
+    /// <summary>
+    /// Npgsql connection string (<c>Host=db;Database=sessions;Username=...;Password=...</c>): clustering, grain storage
+    /// and reminders in PostgreSQL, through Orleans' ADO.NET providers, instead of Redis. The schema comes from
+    /// <c>dotnet run --project Silo -- migrate</c> (or <c>PostgresSchema.MigrateAsync</c>). Set this or <see cref="Redis"/>, not both.
+    /// A secret: never logged.
+    /// </summary>
+    public string? Postgres { get; set; }
+
     /// <summary>PEM file of the CA that signed the Redis server's TLS certificate, when the OS does not trust it.</summary>
     public string? RedisCaCertificate { get; set; }
 
@@ -62,6 +70,15 @@ public sealed class SessionClusterOptions
 
     /// <summary>Comma-separated SHA-256 fingerprints (hex, colons allowed): when set, a peer's certificate must be one of them, and chain to <see cref="TlsCaCertificate"/> if that is set too.</summary>
     public string? TlsAllowedThumbprints { get; set; }
+
+    /// <summary>
+    /// Whether the cluster keeps its state in a store of its own (Redis or PostgreSQL), shared by silos that may be on
+    /// other machines; false for the embedded default, whose state ends with the process.
+    /// </summary>
+    internal bool HasSharedStore => Redis is not null || Postgres is not null;
+
+    /// <summary>The setting that names the shared store, for messages: <c>SessionStore:Redis</c> or <c>SessionStore:Postgres</c>.</summary>
+    internal string SharedStoreSetting => Postgres is not null ? PostgresConfiguration.PostgresSetting : RedisConfiguration.RedisSetting;
 
     /// <summary>A new parsed copy of <see cref="Redis"/>, or null without it. Only after validation, which reports a bad string.</summary>
     internal ConfigurationOptions? ParseRedis() =>
@@ -106,7 +123,28 @@ internal sealed class SessionClusterOptionsValidator : IValidateOptions<SessionC
             failures.AddRange(exception.Failures);
         }
 
+        ValidatePostgres(options, failures);
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>One store: PostgreSQL or Redis. A bad connection string is named by its setting, never quoted (it holds the password).</summary>
+    private static void ValidatePostgres(SessionClusterOptions options, List<string> failures)
+    {
+        if (options.Postgres is null)
+        {
+            return;
+        }
+
+        if (options.Redis is not null)
+        {
+            failures.Add($"{PostgresConfiguration.PostgresSetting} and {RedisConfiguration.RedisSetting} are both set: a cluster keeps its state in one store. Remove one.");
+        }
+
+        if (PostgresConfiguration.Problem(options.Postgres) is { } problem)
+        {
+            failures.Add($"{PostgresConfiguration.PostgresSetting} is not a usable Npgsql connection string: {problem}");
+        }
     }
 
     /// <summary>Reads the certificate files as TLS will; messages name the setting and the file, never the password.</summary>

@@ -67,8 +67,14 @@ public static class SessionGrainsSiloBuilderExtensions
 
         // The storage providers are chosen now, from what IOptions will hold; the Redis string itself is read
         // (and checked) when the silo starts.
-        var redis = services.Registered<SessionClusterOptions>().Redis;
-        if (redis is not null)
+        var registered = services.Registered<SessionClusterOptions>();
+        var redis = registered.Redis;
+        var postgres = registered.Postgres is not null;
+        if (postgres)
+        {
+            AddPostgres(builder);
+        }
+        else if (redis is not null)
         {
             services.TryAddSingleton(sp => new RedisConnection(ParseRedis(sp.GetRequiredService<IOptions<SessionClusterOptions>>())));
             builder.UseRedisReminderService(_ => { });
@@ -82,8 +88,20 @@ public static class SessionGrainsSiloBuilderExtensions
         foreach (var name in new[] { StorageNames.Sessions, StorageNames.UserIndex })
         {
             // The provider is registered under an inner name; grains see it through SessionGrainStorage.
-            var inner = name + (redis is null ? ".Memory" : ".Redis");
-            if (redis is null)
+            var inner = name + (postgres ? ".Postgres" : redis is null ? ".Memory" : ".Redis");
+            if (postgres)
+            {
+                builder.AddAdoNetGrainStorage(inner, optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, cluster) =>
+                {
+                    o.Invariant = PostgresInvariant;
+                    o.ConnectionString = cluster.Value.Postgres;
+                    o.GrainStorageSerializer = new StorageJsonSerializer();
+
+                    // An ended session's row goes (no TTL backstop here: the expiry buckets are the cleanup).
+                    o.DeleteStateOnClear = true;
+                }));
+            }
+            else if (redis is null)
             {
                 // JSON copies: what a grain holds is never the stored object itself.
                 builder.AddMemoryGrainStorage(inner, o => o.GrainStorageSerializer = new StorageJsonSerializer());
@@ -110,11 +128,28 @@ public static class SessionGrainsSiloBuilderExtensions
                 name,
                 sp.GetRequiredKeyedService<IGrainStorage>(inner),
                 sp.GetRequiredService<SessionGrainsMetrics>(),
-                redis is null ? sp.GetRequiredService<LastSiloShutdown>() : null,
+                redis is null && !postgres ? sp.GetRequiredService<LastSiloShutdown>() : null,
                 sp.GetRequiredService<ILoggerFactory>()));
         }
 
         return builder;
+    }
+
+    /// <summary>The ADO.NET invariant of Npgsql, by which Orleans' providers load it.</summary>
+    internal const string PostgresInvariant = "Npgsql";
+
+    /// <summary>
+    /// Reminders in PostgreSQL, and a check before anything else starts that the database has this release's schema
+    /// (<see cref="PostgresSchema"/>): without it Orleans' providers fail on their first query with a bare SQL error.
+    /// </summary>
+    private static void AddPostgres(ISiloBuilder builder)
+    {
+        builder.UseAdoNetReminderService(optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, cluster) =>
+        {
+            o.Invariant = PostgresInvariant;
+            o.ConnectionString = cluster.Value.Postgres;
+        }));
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSchemaCheck>();
     }
 
     /// <summary>

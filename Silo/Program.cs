@@ -3,7 +3,13 @@ using Microsoft.Extensions.Options;
 using SessionGrains.Silo;
 
 // The standalone silo: `dotnet run --project Silo` with no configuration runs the embedded default
-// (localhost clustering, in-memory storage); SessionStore__Redis switches everything to Redis.
+// (localhost clustering, in-memory storage); SessionStore__Redis or SessionStore__Postgres switches everything to
+// that store. `dotnet run --project Silo -- migrate` creates or upgrades the PostgreSQL schema and exits.
+if (args is [MigrateCommand.Verb, ..])
+{
+    return await MigrateCommand.RunAsync(args);
+}
+
 var builder = WebApplication.CreateBuilder(args);
 builder.AddSessionGrainsSilo();
 builder.AddSessionGrainsTelemetry();
@@ -27,7 +33,8 @@ app.MapSessionGrainsApiReference(host);
 app.MapSessionGrainsMetrics();
 app.MapSessionApi();
 app.MapSessionGrainsDashboard(host);
-app.Run();
+await app.RunAsync();
+return 0;
 
 /// <summary>The silo's entry point (public for the tests' WebApplicationFactory).</summary>
 public partial class Program;

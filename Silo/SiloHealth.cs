@@ -124,11 +124,16 @@ internal sealed class ClusterMemberHealthCheck(IClusterMembershipService members
     }
 }
 
-/// <summary>Ready: Redis storage answers (always, with in-memory storage).</summary>
+/// <summary>Ready: the storage (Redis or PostgreSQL) answers (always, with in-memory storage).</summary>
 internal sealed class StorageHealthCheck(IServiceProvider services) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        if (services.GetService<SiloPostgres>() is { } postgres)
+        {
+            return await postgres.CheckAsync(cancellationToken);
+        }
+
         if (SiloHealth.Redis(services) is not { } redis)
         {
             return HealthCheckResult.Healthy("In-memory storage.");
@@ -169,9 +174,10 @@ internal sealed partial class MembershipTableHealthCheck(
             return HealthCheckResult.Unhealthy("The cluster declared this silo dead: restart it.");
         }
 
+        // Only Redis can lose the table under running silos (flushed, or restarted empty); PostgreSQL keeps its tables.
         if (SiloHealth.Redis(services) is not { } redis)
         {
-            return HealthCheckResult.Healthy("In-memory membership.");
+            return HealthCheckResult.Healthy("The membership table is not in Redis.");
         }
 
         bool exists;

@@ -96,9 +96,9 @@ internal sealed class SiloHostOptionsValidator(IOptions<SessionClusterOptions> c
             failures.Add($"{S}:FrontendApiKey must not repeat a key of {S}:ApiKey (that key would open every route).");
         }
 
-        if (!options.RequiresApiKey && !options.AllowOpenApi && Redis() is not null)
+        if (!options.RequiresApiKey && !options.AllowOpenApi && SharedStoreSetting() is { } store)
         {
-            failures.Add($"With {S}:Redis set, {S}:ApiKey is required (a random secret of at least 16 characters, sent in "
+            failures.Add($"With {store} set, {S}:ApiKey is required (a random secret of at least 16 characters, sent in "
                 + $"{ApiKeyMiddleware.Header}), or set {S}:AllowOpenApi=true to serve the HTTP API to whoever reaches it.");
         }
 
@@ -130,11 +130,11 @@ internal sealed class SiloHostOptionsValidator(IOptions<SessionClusterOptions> c
         }
     }
 
-    private string? Redis()
+    private string? SharedStoreSetting()
     {
         try
         {
-            return cluster.Value.Redis;
+            return cluster.Value.HasSharedStore ? cluster.Value.SharedStoreSetting : null;
         }
         catch (OptionsValidationException)
         {

@@ -12,8 +12,8 @@ namespace Microsoft.AspNetCore.Builder;
 public static class SiloHosting
 {
     /// <summary>
-    /// Adds an Orleans silo with the session grains. Without <c>SessionStore:Redis</c>: localhost
-    /// clustering, in-memory storage and reminders. With it: Redis clustering, storage and reminders, the Orleans
+    /// Adds an Orleans silo with the session grains. Without <c>SessionStore:Redis</c> or <c>SessionStore:Postgres</c>: localhost
+    /// clustering, in-memory storage and reminders. With one: clustering, storage and reminders in that store, the Orleans
     /// ports on the advertised address. With <c>SessionStore:TlsCertificate</c>: mutual TLS on the Orleans ports.
     /// Invalid settings stop start-up, before anything listens, with a message naming the setting.
     /// </summary>
@@ -47,6 +47,11 @@ public static class SiloHosting
             services.AddHostedService<RedisStartupCheck>();
         }
 
+        if (cluster.Postgres is not null)
+        {
+            services.AddSingleton<SiloPostgres>(); // the readiness probe's connection (the schema is checked by AddSessionGrains)
+        }
+
         builder.UseOrleans(silo =>
         {
             silo.Services.AddOptions<ClusterOptions>().Configure<IOptions<SessionClusterOptions>>((o, options) =>
@@ -60,11 +65,23 @@ public static class SiloHosting
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Orleans:Membership"));
             silo.Services.AddOptions<SiloMessagingOptions>().Configure<IOptions<SessionClusterOptions>>((o, options) => o.ResponseTimeout = options.Value.ResponseTimeout);
 
-            if (cluster.Redis is not null)
+            if (cluster.Redis is not null || cluster.Postgres is not null)
             {
-                silo.UseRedisClustering(_ => { });
-                silo.Services.AddOptions<Orleans.Clustering.Redis.RedisClusteringOptions>()
-                    .Configure<IOptions<SessionClusterOptions>>((o, options) => o.ConfigurationOptions = options.Value.ParseRedis());
+                if (cluster.Postgres is not null)
+                {
+                    silo.UseAdoNetClustering(optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, options) =>
+                    {
+                        o.Invariant = "Npgsql";
+                        o.ConnectionString = options.Value.Postgres;
+                    }));
+                }
+                else
+                {
+                    silo.UseRedisClustering(_ => { });
+                    silo.Services.AddOptions<Orleans.Clustering.Redis.RedisClusteringOptions>()
+                        .Configure<IOptions<SessionClusterOptions>>((o, options) => o.ConfigurationOptions = options.Value.ParseRedis());
+                }
+
                 // The silo and gateway ports listen on the advertised (private) address only, unless the operator says otherwise.
                 if (IPAddress.TryParse(host.AdvertisedAddress, out var address))
                 {

@@ -30,16 +30,18 @@ internal sealed partial class SiloStartupLine(
         var http = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "(no HTTP address)";
         var options = cluster.Value;
         var where = $"HTTP {http}; silo {silo.SiloAddress.Endpoint}, gateway port {options.GatewayPort}; cluster '{options.ClusterId}'";
-        if (options.Redis is null)
+        if (!options.HasSharedStore)
         {
             return $"embedded default (localhost clustering, in-memory storage: sessions end with this process); {where}. "
                 + $"Try: curl -X POST {http}/sessions -H 'content-type: application/json' -d '{{\"userId\":\"alice\"}}' (docs/http-api.md); "
-                + "set SessionStore__Redis to keep sessions and cluster silos.";
+                + "set SessionStore__Redis or SessionStore__Postgres to keep sessions and cluster silos.";
         }
 
-        var redis = string.Join(", ", options.ParseRedis()?.EndPoints.Select(e => e.ToString()) ?? []);
+        var store = options.Postgres is { } postgres
+            ? $"PostgreSQL at {PostgresConfiguration.Describe(postgres)}"
+            : $"Redis at {string.Join(", ", options.ParseRedis()?.EndPoints.Select(e => e.ToString()) ?? [])}";
         var key = host.Value.RequiresApiKey ? "the API key required" : "NO API key (AllowOpenApi)";
-        return $"Redis at {redis} (clustering, storage, reminders); {where}; {key}. "
+        return $"{store} (clustering, storage, reminders); {where}; {key}. "
             + $"Readiness: {http}/health/ready; the API: {http}/openapi/v1.json.";
     }
 

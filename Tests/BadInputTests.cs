@@ -4,8 +4,7 @@ using SessionGrains.Tests.Infrastructure;
 namespace SessionGrains.Tests;
 
 /// <summary>Bad input gets "not found" or a clear <see cref="ArgumentException"/>, and changes nothing else.</summary>
-[Collection(RedisClusterCollection.Name)]
-public sealed class BadInputTests(RedisClusterFixture fixture)
+public abstract class BadInputTests(IStoreClusterFixture fixture)
 {
     private SessionCluster Cluster => fixture.Cluster;
 
@@ -233,3 +232,9 @@ public sealed class BadInputTests(RedisClusterFixture fixture)
     }
 
 }
+
+[Collection(RedisClusterCollection.Name)]
+public sealed class BadInputOnRedis(RedisClusterFixture fixture) : BadInputTests(fixture);
+
+[Collection(PostgresClusterCollection.Name)]
+public sealed class BadInputOnPostgres(PostgresClusterFixture fixture) : BadInputTests(fixture);

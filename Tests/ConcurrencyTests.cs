@@ -3,9 +3,8 @@ using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
 
-/// <summary>The per-user limit and single-writer updates under concurrent callers.</summary>
-[Collection(RedisClusterCollection.Name)]
-public sealed class ConcurrencyTests(RedisClusterFixture fixture)
+/// <summary>The per-user limit and single-writer updates under concurrent callers, on each store.</summary>
+public abstract class ConcurrencyTests(IStoreClusterFixture fixture)
 {
     private ISessionStore Store => fixture.Cluster.Store;
 
@@ -113,3 +112,9 @@ public sealed class ConcurrencyTests(RedisClusterFixture fixture)
         Assert.Equal(3, listed.Count);
     }
 }
+
+[Collection(RedisClusterCollection.Name)]
+public sealed class ConcurrencyOnRedis(RedisClusterFixture fixture) : ConcurrencyTests(fixture);
+
+[Collection(PostgresClusterCollection.Name)]
+public sealed class ConcurrencyOnPostgres(PostgresClusterFixture fixture) : ConcurrencyTests(fixture);

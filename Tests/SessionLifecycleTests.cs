@@ -3,9 +3,8 @@ using SessionGrains.Tests.Infrastructure;
 
 namespace SessionGrains.Tests;
 
-/// <summary>Every operation of the store, against two silos on Redis.</summary>
-[Collection(RedisClusterCollection.Name)]
-public sealed class SessionLifecycleTests(RedisClusterFixture fixture)
+/// <summary>Every operation of the store, against two silos on each store (<see cref="SessionLifecycleOnRedis"/>, <see cref="SessionLifecycleOnPostgres"/>).</summary>
+public abstract class SessionLifecycleTests(IStoreClusterFixture fixture)
 {
     private ISessionStore Store => fixture.Cluster.Store;
 
@@ -268,14 +267,20 @@ public sealed class SessionLifecycleTests(RedisClusterFixture fixture)
     {
         var user = NewUser();
         var sessions = new List<CreatedSession>();
-        for (var i = 0; i < RedisClusterFixture.MaxSessionsPerUser + 3; i++)
+        for (var i = 0; i < StoreClusters.MaxSessionsPerUser + 3; i++)
         {
             sessions.Add(await Store.CreateAsync(user, cancellationToken: Ct));
             fixture.Cluster.Time.Advance(TimeSpan.FromMilliseconds(1));
         }
 
-        Assert.Equal(RedisClusterFixture.MaxSessionsPerUser, await Store.CountForUserAsync(user, Ct));
+        Assert.Equal(StoreClusters.MaxSessionsPerUser, await Store.CountForUserAsync(user, Ct));
         Assert.Null(await Store.ValidateAsync(sessions[2].Token.Value, cancellationToken: Ct));
         Assert.NotNull(await Store.ValidateAsync(sessions[3].Token.Value, cancellationToken: Ct));
     }
 }
+
+[Collection(RedisClusterCollection.Name)]
+public sealed class SessionLifecycleOnRedis(RedisClusterFixture fixture) : SessionLifecycleTests(fixture);
+
+[Collection(PostgresClusterCollection.Name)]
+public sealed class SessionLifecycleOnPostgres(PostgresClusterFixture fixture) : SessionLifecycleTests(fixture);

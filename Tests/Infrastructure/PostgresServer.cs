@@ -59,6 +59,20 @@ public sealed class PostgresServer : IAsyncLifetime
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>Creates an empty database of its own for one cluster (as Redis clusters get a service id) and answers its connection string.</summary>
+    public async Task<string> CreateDatabaseAsync()
+    {
+        var name = "sessions_" + Guid.NewGuid().ToString("N")[..12];
+        await using (var connection = await OpenAsync())
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"CREATE DATABASE {name}";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        return new NpgsqlConnectionStringBuilder(ConnectionString) { Database = name, Pooling = true }.ConnectionString;
+    }
+
     /// <summary>A connection to the server (open), as the superuser.</summary>
     public async Task<NpgsqlConnection> OpenAsync()
     {

@@ -66,7 +66,8 @@ public sealed class SessionCluster : IAsyncDisposable
         Action<ISiloBuilder>? configureSilo = null,
         string? serviceId = null,
         SessionTokenCodec? tokens = null,
-        Action<IServiceCollection>? configureClient = null)
+        Action<IServiceCollection>? configureClient = null,
+        string? postgres = null)
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         serviceId ??= "test-" + Guid.NewGuid().ToString("N")[..10];
@@ -90,7 +91,11 @@ public sealed class SessionCluster : IAsyncDisposable
                     options.ExpiryBucketWidth = TimeSpan.FromSeconds(1);
                     configure?.Invoke(options);
                 },
-                cluster => cluster.Redis = redis?.ConnectionString);
+                cluster =>
+                {
+                    cluster.Redis = redis?.ConnectionString;
+                    cluster.Postgres = postgres;
+                });
             configureSilo?.Invoke(silo);
         });
         var cluster = builder.Build();
@@ -136,11 +141,21 @@ public sealed class SessionCluster : IAsyncDisposable
     }
 }
 
-/// <summary>Two silos on Redis, shared by the tests of the "redis cluster" collection.</summary>
-public sealed class RedisClusterFixture(RedisServer redis) : IAsyncLifetime
+/// <summary>A cluster shared by the tests of one collection, on one store.</summary>
+public interface IStoreClusterFixture
+{
+    SessionCluster Cluster { get; }
+}
+
+/// <summary>What the shared clusters of every store are configured with.</summary>
+public static class StoreClusters
 {
     public const int MaxSessionsPerUser = 20;
+}
 
+/// <summary>Two silos on Redis, shared by the tests of the "redis cluster" collection.</summary>
+public sealed class RedisClusterFixture(RedisServer redis) : IStoreClusterFixture, IAsyncLifetime
+{
     private SessionCluster? _cluster;
 
     public SessionCluster Cluster => _cluster ?? throw new InvalidOperationException("Not started.");
@@ -148,7 +163,7 @@ public sealed class RedisClusterFixture(RedisServer redis) : IAsyncLifetime
     public RedisServer Redis => redis;
 
     public async ValueTask InitializeAsync() =>
-        _cluster = await SessionCluster.StartAsync(redis, 2, o => o.MaxSessionsPerUser = MaxSessionsPerUser);
+        _cluster = await SessionCluster.StartAsync(redis, 2, o => o.MaxSessionsPerUser = StoreClusters.MaxSessionsPerUser);
 
     public async ValueTask DisposeAsync()
     {
@@ -163,4 +178,36 @@ public sealed class RedisClusterFixture(RedisServer redis) : IAsyncLifetime
 public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixture>
 {
     public const string Name = "redis cluster";
+}
+
+/// <summary>Two silos on PostgreSQL (a database of their own, migrated), shared by the tests of the "postgres cluster" collection.</summary>
+public sealed class PostgresClusterFixture(PostgresServer postgres) : IStoreClusterFixture, IAsyncLifetime
+{
+    private SessionCluster? _cluster;
+
+    public SessionCluster Cluster => _cluster ?? throw new InvalidOperationException("Not started.");
+
+    /// <summary>The connection string of the cluster's database.</summary>
+    public string Database { get; private set; } = "";
+
+    public async ValueTask InitializeAsync()
+    {
+        Database = await postgres.CreateDatabaseAsync();
+        await PostgresSchema.MigrateAsync(Database);
+        _cluster = await SessionCluster.StartAsync(redis: null, 2, o => o.MaxSessionsPerUser = StoreClusters.MaxSessionsPerUser, postgres: Database);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class PostgresClusterCollection : ICollectionFixture<PostgresClusterFixture>
+{
+    public const string Name = "postgres cluster";
 }
