@@ -92,7 +92,7 @@ public static partial class SessionGrainsServiceCollectionExtensions
                 client.UseAdoNetClustering(optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, options) =>
                 {
                     o.Invariant = "Npgsql";
-                    o.ConnectionString = options.Value.Postgres;
+                    o.ConnectionString = PostgresConfiguration.ForProviders(options.Value.Postgres!);
                 }));
             }
             else if (redis)

@@ -24,6 +24,40 @@ internal static class PostgresConfiguration
         return string.IsNullOrWhiteSpace(parsed.Host) ? "it names no Host." : null;
     }
 
+    // Npgsql waits 15 s to connect and 30 s for a command, then 2 s more for the server to confirm a cancellation;
+    // Orleans gives a call 10 s. A session store should fail a request fast when its database is away (a 503 the
+    // caller can retry), as it does on Redis (2 s): every query here touches one row or one reminder range.
+    private const int DefaultTimeoutSeconds = 2;
+    private const int DefaultCancellationTimeoutMilliseconds = 500;
+
+    /// <summary>
+    /// The connection string Orleans' providers get: the operator's, with connect and command timeouts of
+    /// <see cref="DefaultTimeoutSeconds"/> and a short wait for a timed-out query's cancellation, unless it sets its own.
+    /// </summary>
+    public static string ForProviders(string connectionString)
+    {
+        // What the operator wrote (Npgsql's own builder answers every keyword it knows as present).
+        var written = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        bool Sets(params string[] keywords) => keywords.Any(written.ContainsKey);
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!Sets("Timeout", "Connect Timeout", "Connection Timeout"))
+        {
+            builder.Timeout = DefaultTimeoutSeconds;
+        }
+
+        if (!Sets("Command Timeout", "CommandTimeout"))
+        {
+            builder.CommandTimeout = DefaultTimeoutSeconds;
+        }
+
+        if (!Sets("Cancellation Timeout", "CancellationTimeout"))
+        {
+            builder.CancellationTimeout = DefaultCancellationTimeoutMilliseconds;
+        }
+
+        return builder.ConnectionString;
+    }
+
     /// <summary>Where a connection string points, for logs: host, port and database; never the user or password.</summary>
     public static string Describe(string connectionString)
     {

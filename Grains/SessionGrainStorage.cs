@@ -65,15 +65,18 @@ internal sealed partial class SessionGrainStorage(
     }
 
     /// <summary>
-    /// A failure of the store's connection rather than of this code: Redis' own errors, timeouts, cancelled or broken
-    /// connections, and whatever the Redis client throws while it tears a connection down.
+    /// A failure of the store's connection rather than of this code: Redis' own errors, PostgreSQL's transient ones,
+    /// timeouts, cancelled or broken connections, and whatever the Redis client throws while it tears a connection down.
     /// </summary>
     private static bool IsOutage(Exception? exception) =>
         exception is not null
         && (exception is RedisException or TimeoutException or OperationCanceledException or System.Net.Sockets.SocketException or IOException
+            || exception is Npgsql.NpgsqlException { IsTransient: true } // PostgreSQL away, restarting, or timing out
             || exception.TargetSite?.DeclaringType?.Assembly is { } thrower
                 && (thrower == typeof(IDatabase).Assembly || thrower == typeof(System.IO.Pipelines.PipeReader).Assembly)
-            || IsOutage(exception.InnerException)); // Orleans' own Redis provider (legacy records) wraps the client's error
+            || IsOutage(exception.InnerException) // Orleans' own Redis provider (legacy records) wraps the client's error,
+            || exception is Orleans.Persistence.Redis.RedisStorageException // or, on reads, names it in its message only
+                && exception.Message.Contains("StackExchange.Redis.Redis", StringComparison.Ordinal));
 
     private static partial class Log
     {

@@ -62,6 +62,9 @@ public static class SessionGrainsSiloBuilderExtensions
         // A storage failure is one line (SessionGrainStorage.LogCategory); Orleans repeats each one with its stack under the storage's type name.
         services.Configure<LoggerFilterOptions>(o => o.AddFilter(typeof(SessionGrainStorage).FullName, LogLevel.None));
 
+        // So does Orleans' ADO.NET provider under its own (PostgreSQL): it only serves as SessionGrainStorage's inner store.
+        services.Configure<LoggerFilterOptions>(o => o.AddFilter(typeof(AdoNetGrainStorage).FullName, LogLevel.None));
+
         services.TryAddSingleton<SessionGrainsMetrics>();
         services.TryAddSingleton<LastSiloShutdown>();
 
@@ -94,7 +97,7 @@ public static class SessionGrainsSiloBuilderExtensions
                 builder.AddAdoNetGrainStorage(inner, optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, cluster) =>
                 {
                     o.Invariant = PostgresInvariant;
-                    o.ConnectionString = cluster.Value.Postgres;
+                    o.ConnectionString = PostgresConfiguration.ForProviders(cluster.Value.Postgres!);
                     o.GrainStorageSerializer = new StorageJsonSerializer();
 
                     // An ended session's row goes (no TTL backstop here: the expiry buckets are the cleanup).
@@ -147,7 +150,7 @@ public static class SessionGrainsSiloBuilderExtensions
         builder.UseAdoNetReminderService(optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, cluster) =>
         {
             o.Invariant = PostgresInvariant;
-            o.ConnectionString = cluster.Value.Postgres;
+            o.ConnectionString = PostgresConfiguration.ForProviders(cluster.Value.Postgres!);
         }));
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSchemaCheck>();
     }

@@ -13,6 +13,7 @@ internal static class MigrateCommand
     public static async Task<int> RunAsync(string[] args)
     {
         var configuration = new ConfigurationBuilder()
+            .SetBasePath(AppContext.BaseDirectory)
             .AddJsonFile("appsettings.json", optional: true)
             .AddEnvironmentVariables()
             .AddCommandLine(args.Skip(1).ToArray())

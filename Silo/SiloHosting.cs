@@ -72,7 +72,7 @@ public static class SiloHosting
                     silo.UseAdoNetClustering(optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, options) =>
                     {
                         o.Invariant = "Npgsql";
-                        o.ConnectionString = options.Value.Postgres;
+                        o.ConnectionString = PostgresConfiguration.ForProviders(options.Value.Postgres!);
                     }));
                 }
                 else

@@ -3,8 +3,8 @@ using SessionGrains.Tests.Infrastructure;
 namespace SessionGrains.Tests;
 
 /// <summary>
-/// Silos and Redis failing under load, with real processes: the Silo executable and redis-server with
-/// AOF. Each scenario is bounded in time and asserts that no acknowledged session or update is lost.
+/// Silos and their store failing under load, with real processes: the Silo executable and redis-server with
+/// AOF, or PostgreSQL. Each scenario is bounded in time and asserts that no acknowledged session or update is lost.
 /// </summary>
 [Trait("Category", "Faults")]
 [Collection(FaultCollection.Name)]
@@ -14,17 +14,8 @@ public sealed class FaultTests
 
     private static async Task<(RedisServer Redis, LocalCluster Cluster)> StartAsync(int silos, bool? batchValidations = null)
     {
-        var redis = new RedisServer(new RedisServerSettings(AppendOnly: true));
-        await redis.InitializeAsync();
-        try
-        {
-            return (redis, await LocalCluster.StartAsync(redis.ConnectionString, silos, batchValidations));
-        }
-        catch
-        {
-            await redis.DisposeAsync();
-            throw;
-        }
+        var (store, cluster) = await FaultyStores.StartAsync(FaultyStores.Redis, silos, batchValidations);
+        return ((RedisServer)store, cluster);
     }
 
     /// <param name="batchValidations">
@@ -106,11 +97,13 @@ public sealed class FaultTests
         Assert.True(load.Failures.Count <= load.Operations / 100, $"{load.Failures.Count} failures: {string.Join("; ", load.Failures.Take(5).Select(f => f.Error))}");
     }
 
-    [Fact]
-    public async Task Redis_killed_and_restarted_on_its_aof_keeps_everything_acknowledged_a_second_before()
+    [Theory]
+    [InlineData(FaultyStores.Redis)]
+    [InlineData(FaultyStores.Postgres)]
+    public async Task The_store_killed_and_restarted_on_its_data_keeps_everything_acknowledged_a_second_before(string store)
     {
-        var (redis, cluster) = await StartAsync(2);
-        await using var _ = redis;
+        var (server, cluster) = await FaultyStores.StartAsync(store, 2);
+        await using var _ = server;
         await using var __ = cluster;
         var load = new SessionLoad(cluster, workers: 6);
         load.HttpSilos.Add(1);
@@ -118,17 +111,17 @@ public sealed class FaultTests
         var running = load.RunAsync(TimeSpan.FromSeconds(16), Ct);
         await Task.Delay(TimeSpan.FromSeconds(5), Ct);
         var crashedAt = load.Elapsed;
-        redis.Kill();
+        server.Kill();
         await Task.Delay(TimeSpan.FromSeconds(2), Ct);
-        await redis.RestartAsync();
+        await server.RestartAsync();
         var restartedAt = load.Elapsed;
         await running;
 
         var lost = await load.FindLostAsync(Ct, acknowledgedBefore: crashedAt - TimeSpan.FromSeconds(1));
         var lastFailure = load.Failures.Select(f => f.At).DefaultIfEmpty(restartedAt).Max();
-        FaultFigures.Record("redis kill -9, restart after 2 s on its AOF (2 silos, 6 workers)",
+        FaultFigures.Record($"{store} kill -9, restart after 2 s on its data (AOF; WAL) (2 silos, 6 workers)",
             $"{load.Operations} requests; failed: {load.Failures.Count} (while down and just after); " +
-            $"served again {(lastFailure > restartedAt ? lastFailure - restartedAt : TimeSpan.Zero).TotalSeconds:0.0} s after Redis was back; " +
+            $"served again {(lastFailure > restartedAt ? lastFailure - restartedAt : TimeSpan.Zero).TotalSeconds:0.0} s after {store} was back; " +
             $"lost of those acknowledged >1 s before the crash: {lost.Count}");
         Assert.Empty(lost);
         Assert.True(lastFailure - restartedAt < TimeSpan.FromSeconds(8), "the silos did not reconnect within seconds");
@@ -153,11 +146,14 @@ public sealed class FaultTests
         Assert.True(warning is null, $"the silo started with {warning?.Level}: {warning?.Category}[{warning?.EventId}] {string.Join(' ', warning?.Lines.Take(3) ?? [])}");
     }
 
-    [Fact]
-    public async Task A_fifteen_second_redis_outage_fails_fast_keeps_silos_up_recovers_in_seconds_and_logs_one_line_a_failure()
+    // PostgreSQL is not a case yet: frozen, its requests fail within about 10 s, not 8, and reads can still fail some
+    // seconds after it returns (issue 18 stays open for it).
+    [Theory]
+    [InlineData(FaultyStores.Redis)]
+    public async Task A_fifteen_second_store_outage_fails_fast_keeps_silos_up_recovers_in_seconds_and_logs_one_line_a_failure(string store)
     {
-        var (redis, cluster) = await StartAsync(2);
-        await using var _ = redis;
+        var (server, cluster) = await FaultyStores.StartAsync(store, 2);
+        await using var _ = server;
         await using var __ = cluster;
         var load = new SessionLoad(cluster, workers: 6);
         load.HttpSilos.Add(1);
@@ -165,7 +161,7 @@ public sealed class FaultTests
         var running = load.RunAsync(TimeSpan.FromSeconds(26), Ct);
         await Task.Delay(TimeSpan.FromSeconds(4), Ct);
         var frozenAt = load.Elapsed;
-        redis.Freeze(true);
+        server.Freeze(true);
         await Task.Delay(TimeSpan.FromSeconds(5), Ct);
 
         // During the outage: the silo answers its health checks at once. Not ready, naming storage; still live, as a
@@ -186,7 +182,7 @@ public sealed class FaultTests
         var operationsBefore = load.Operations;
         await Task.Delay(TimeSpan.FromSeconds(10), Ct);
         var duringOutage = load.Operations - operationsBefore;
-        redis.Freeze(false);
+        server.Freeze(false);
         var thawedAt = load.Elapsed;
         await running;
 
@@ -194,10 +190,10 @@ public sealed class FaultTests
         var lastFailure = failures.Select(f => f.At).DefaultIfEmpty(thawedAt).Max();
         var slowestFailure = failures.Count == 0 ? TimeSpan.Zero : load.LongestRequestSince(frozenAt);
         var lost = await load.FindLostAsync(Ct);
-        FaultFigures.Record("redis unreachable (frozen) for 15 s (2 silos, 6 workers)",
+        FaultFigures.Record($"{store} unreachable (frozen) for 15 s (2 silos, 6 workers)",
             $"{load.Operations} requests; {duringOutage} answered in the last 10 s of the outage (validations of active sessions come from memory); " +
             $"failed: {failures.Count}, each within {slowestFailure.TotalSeconds:0.0} s ({string.Join(", ", failures.Select(f => f.Error.Split(':')[0]).Distinct())}); " +
-            $"served again {(lastFailure > thawedAt ? lastFailure - thawedAt : TimeSpan.Zero).TotalSeconds:0.0} s after Redis returned; lost: {lost.Count}");
+            $"served again {(lastFailure > thawedAt ? lastFailure - thawedAt : TimeSpan.Zero).TotalSeconds:0.0} s after {store} returned; lost: {lost.Count}");
         Assert.NotEmpty(failures);
         Assert.All(failures, f => Assert.Contains("Unavailable", f.Error, StringComparison.OrdinalIgnoreCase));
         Assert.True(slowestFailure < TimeSpan.FromSeconds(8), $"a request took {slowestFailure} to fail");

@@ -38,9 +38,8 @@ public sealed class FrontendProcess : IAsyncDisposable
 
     public async Task StartAsync()
     {
-        var environment = new Dictionary<string, string>
+        var environment = new Dictionary<string, string>(_cluster.StoreEnvironment)
         {
-            ["SessionStore__Redis"] = _cluster.RedisConfiguration,
             ["SessionStore__ServiceId"] = _cluster.ServiceId,
             ["SessionStore__ClusterId"] = _cluster.ServiceId,
             ["SessionStore__TokenKeys"] = _cluster.TokenKeys,

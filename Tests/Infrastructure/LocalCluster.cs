@@ -17,8 +17,8 @@ public sealed class FaultCollection
 }
 
 /// <summary>
-/// The production topology as local processes: N processes of the real Silo executable on one Redis
-/// (clustering, storage, reminders), each with its own silo, gateway and HTTP port on 127.0.0.1, and an
+/// The production topology as local processes: N processes of the real Silo executable on one Redis or one
+/// PostgreSQL database (clustering, storage, reminders), each with its own silo, gateway and HTTP port on 127.0.0.1, and an
 /// Orleans client the way a frontend has one. Everything it starts it stops, by process id, on every exit
 /// path (dispose, test-process exit).
 /// </summary>
@@ -27,14 +27,22 @@ public sealed class LocalCluster : IAsyncDisposable
     private readonly List<SiloProcess> _silos = [];
     private IHost? _client;
 
-    private LocalCluster(string redisConfiguration, string workDirectory)
+    private LocalCluster(string? redisConfiguration, string? postgres, string workDirectory)
     {
         RedisConfiguration = redisConfiguration;
+        Postgres = postgres;
         WorkDirectory = workDirectory;
     }
 
-    /// <summary>What the silos get as <c>SessionStore__Redis</c> (a server, sentinels, or cluster nodes).</summary>
-    public string RedisConfiguration { get; }
+    /// <summary>What the silos get as <c>SessionStore__Redis</c> (a server, sentinels, or cluster nodes), or null on PostgreSQL.</summary>
+    public string? RedisConfiguration { get; }
+
+    /// <summary>What the silos get as <c>SessionStore__Postgres</c> (a migrated database), or null on Redis.</summary>
+    public string? Postgres { get; }
+
+    /// <summary>The store setting every silo and frontend of this cluster gets, as environment variables.</summary>
+    public IEnumerable<KeyValuePair<string, string>> StoreEnvironment =>
+        Postgres is not null ? [new("SessionStore__Postgres", Postgres)] : [new("SessionStore__Redis", RedisConfiguration!)];
 
     public string ServiceId { get; } = "local-" + Guid.NewGuid().ToString("N")[..8];
 
@@ -72,9 +80,15 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <param name="batchValidations">The frontend's <see cref="SessionStoreOptions.BatchValidations"/> (null: automatic, off with several silos).</param>
     /// <param name="prepare">Called before anything starts, to add to <see cref="Environment"/> and <see cref="ClientSettings"/>.</param>
-    public static async Task<LocalCluster> StartAsync(string redisConfiguration, int silos, bool? batchValidations = null, Action<LocalCluster>? prepare = null)
+    public static Task<LocalCluster> StartAsync(string redisConfiguration, int silos, bool? batchValidations = null, Action<LocalCluster>? prepare = null) =>
+        StartAsync(new LocalCluster(redisConfiguration, postgres: null, Directory.CreateTempSubdirectory("sessiongrains-cluster-").FullName), silos, batchValidations, prepare);
+
+    /// <summary>The same topology on a PostgreSQL database (already migrated).</summary>
+    public static Task<LocalCluster> StartOnPostgresAsync(string database, int silos, bool? batchValidations = null, Action<LocalCluster>? prepare = null) =>
+        StartAsync(new LocalCluster(redisConfiguration: null, database, Directory.CreateTempSubdirectory("sessiongrains-cluster-").FullName), silos, batchValidations, prepare);
+
+    private static async Task<LocalCluster> StartAsync(LocalCluster cluster, int silos, bool? batchValidations, Action<LocalCluster>? prepare)
     {
-        var cluster = new LocalCluster(redisConfiguration, Directory.CreateTempSubdirectory("sessiongrains-cluster-").FullName);
         try
         {
             prepare?.Invoke(cluster);
@@ -142,6 +156,7 @@ public sealed class LocalCluster : IAsyncDisposable
             o =>
             {
                 o.Redis = RedisConfiguration;
+                o.Postgres = Postgres;
                 o.ServiceId = ServiceId;
                 o.ClusterId = ServiceId;
                 o.ResponseTimeout = TimeSpan.FromSeconds(5);
@@ -228,9 +243,8 @@ public sealed class LocalCluster : IAsyncDisposable
 
         public async Task StartAsync()
         {
-            var environment = new Dictionary<string, string>(_cluster.Environment)
+            var environment = new Dictionary<string, string>(_cluster.Environment.Concat(_cluster.StoreEnvironment))
             {
-                ["SessionStore__Redis"] = _cluster.RedisConfiguration,
                 ["SessionStore__ServiceId"] = _cluster.ServiceId,
                 ["SessionStore__ClusterId"] = _cluster.ServiceId,
                 ["SessionStore__TokenKeys"] = _cluster.TokenKeys,

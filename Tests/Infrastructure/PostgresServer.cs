@@ -9,7 +9,7 @@ namespace SessionGrains.Tests.Infrastructure;
 /// path. Run as root (CI), the server runs as the <c>postgres</c> user, which PostgreSQL requires. Fails loudly, saying
 /// what to install, when the Debian <c>postgresql</c> package is missing.
 /// </summary>
-public sealed class PostgresServer : IAsyncLifetime
+public sealed class PostgresServer : IAsyncLifetime, IFaultyStore
 {
     private const string User = "sessiongrains";
 
@@ -49,8 +49,63 @@ public sealed class PostgresServer : IAsyncLifetime
         await RunAsync(Path.Combine(bin, "initdb"), ["-D", DataDirectory, "-U", User, "--pwfile", passwordFile, "--auth", "scram-sha-256", "-E", "UTF8", "--no-sync"], asPostgres: true);
         File.Delete(passwordFile);
 
-        _process = Start(Path.Combine(bin, "postgres"), ["-D", DataDirectory, "-p", Port.ToString(), "-c", "listen_addresses=127.0.0.1", "-c", $"unix_socket_directories={Directory}"]);
+        await StartServerAsync();
+    }
+
+    private async Task StartServerAsync()
+    {
+        _process = Start(Path.Combine(BinDirectory(), "postgres"), ["-D", DataDirectory, "-p", Port.ToString(), "-c", "listen_addresses=127.0.0.1", "-c", $"unix_socket_directories={Directory}"]);
         await WaitReadyAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>kill -9 of the server and its backends: what a crash or an OOM kill does. Committed transactions survive (the WAL).</summary>
+    public void Kill()
+    {
+        _process!.Kill(entireProcessTree: true);
+        _process.WaitForExit(5000);
+    }
+
+    /// <summary>Starts the server again on its data (crash recovery replays the WAL) and port.</summary>
+    public Task RestartAsync() => StartServerAsync();
+
+    /// <summary>SIGSTOP (or SIGCONT) to the server and every backend: connections stay open and nothing answers, as behind a dead link.</summary>
+    public void Freeze(bool frozen)
+    {
+        foreach (var pid in Descendants(_process!.Id).Prepend(_process.Id))
+        {
+            _ = ChildProcesses.Signal(pid, frozen ? ChildProcesses.Pause : ChildProcesses.Resume);
+        }
+    }
+
+    private static IEnumerable<int> Descendants(int root)
+    {
+        var parents = new Dictionary<int, List<int>>();
+        foreach (var stat in System.IO.Directory.EnumerateDirectories("/proc").Select(d => Path.Combine(d, "stat")))
+        {
+            try
+            {
+                // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
+                var text = File.ReadAllText(stat);
+                var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+                var pid = int.Parse(text[..text.IndexOf(' ')], System.Globalization.CultureInfo.InvariantCulture);
+                var ppid = int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture);
+                (parents.TryGetValue(ppid, out var children) ? children : parents[ppid] = []).Add(pid);
+            }
+            catch (Exception exception) when (exception is IOException or FormatException or UnauthorizedAccessException)
+            {
+                // Not a process directory, or the process ended while we looked.
+            }
+        }
+
+        var pending = new Stack<int>([root]);
+        while (pending.TryPop(out var parent))
+        {
+            foreach (var child in parents.GetValueOrDefault(parent) ?? [])
+            {
+                yield return child;
+                pending.Push(child);
+            }
+        }
     }
 
     public ValueTask DisposeAsync()

@@ -18,7 +18,7 @@ public sealed record class RedisServerSettings(
 /// A real redis-server process on a free loopback port with its own temporary directory, started for the
 /// test run and stopped (by process id) when it ends. Fails loudly when redis-server is not installed.
 /// </summary>
-public sealed class RedisServer : IAsyncLifetime
+public sealed class RedisServer : IAsyncLifetime, IFaultyStore
 {
     private readonly RedisServerSettings _settings;
     private Process? _process;
@@ -88,6 +88,8 @@ public sealed class RedisServer : IAsyncLifetime
     }
 
     /// <summary>Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open but nothing answers, like a network partition.</summary>
+    Task IFaultyStore.RestartAsync() => RestartAsync();
+
     public void Freeze(bool frozen) => _ = ChildProcesses.Signal(_process!.Id, frozen ? ChildProcesses.Pause : ChildProcesses.Resume);
 
 
