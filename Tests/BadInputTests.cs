@@ -4,7 +4,7 @@ using SessionGrains.Tests.Infrastructure;
 namespace SessionGrains.Tests;
 
 /// <summary>Bad input gets "not found" or a clear <see cref="ArgumentException"/>, and changes nothing else.</summary>
-public abstract class BadInputTests(IStoreClusterFixture fixture)
+public abstract class BadInputTests(StoreClusterFixture fixture)
 {
     private SessionCluster Cluster => fixture.Cluster;
 

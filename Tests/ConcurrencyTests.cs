@@ -4,7 +4,7 @@ using SessionGrains.Tests.Infrastructure;
 namespace SessionGrains.Tests;
 
 /// <summary>The per-user limit and single-writer updates under concurrent callers, on each store.</summary>
-public abstract class ConcurrencyTests(IStoreClusterFixture fixture)
+public abstract class ConcurrencyTests(StoreClusterFixture fixture)
 {
     private ISessionStore Store => fixture.Cluster.Store;
 

@@ -4,7 +4,7 @@ using SessionGrains.Tests.Infrastructure;
 namespace SessionGrains.Tests;
 
 /// <summary>Every operation of the store, against two silos on each store (<see cref="SessionLifecycleOnRedis"/>, <see cref="SessionLifecycleOnPostgres"/>).</summary>
-public abstract class SessionLifecycleTests(IStoreClusterFixture fixture)
+public abstract class SessionLifecycleTests(StoreClusterFixture fixture)
 {
     private ISessionStore Store => fixture.Cluster.Store;
 
@@ -267,13 +267,13 @@ public abstract class SessionLifecycleTests(IStoreClusterFixture fixture)
     {
         var user = NewUser();
         var sessions = new List<CreatedSession>();
-        for (var i = 0; i < StoreClusters.MaxSessionsPerUser + 3; i++)
+        for (var i = 0; i < StoreClusterFixture.MaxSessionsPerUser + 3; i++)
         {
             sessions.Add(await Store.CreateAsync(user, cancellationToken: Ct));
             fixture.Cluster.Time.Advance(TimeSpan.FromMilliseconds(1));
         }
 
-        Assert.Equal(StoreClusters.MaxSessionsPerUser, await Store.CountForUserAsync(user, Ct));
+        Assert.Equal(StoreClusterFixture.MaxSessionsPerUser, await Store.CountForUserAsync(user, Ct));
         Assert.Null(await Store.ValidateAsync(sessions[2].Token.Value, cancellationToken: Ct));
         Assert.NotNull(await Store.ValidateAsync(sessions[3].Token.Value, cancellationToken: Ct));
     }

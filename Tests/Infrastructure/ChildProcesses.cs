@@ -73,6 +73,23 @@ internal static class ChildProcesses
         }
     }
 
+    /// <summary>Kills a server's process tree and deletes its directory: a fixture's stop on every path (dispose, test-process exit).</summary>
+    public static void KillAndDelete(Process? process, string directory)
+    {
+        Kill(process);
+        try
+        {
+            if (Directory.Exists(directory))
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            // A file still held open by a process on its way out; the temporary directory's cleaner takes it later.
+        }
+    }
+
     /// <summary>Sends a POSIX signal (<see cref="Terminate"/>, <see cref="Pause"/>, <see cref="Resume"/>).</summary>
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     public static extern int Signal(int pid, int signal);

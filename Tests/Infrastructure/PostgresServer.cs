@@ -59,11 +59,7 @@ public sealed class PostgresServer : IAsyncLifetime, IFaultyStore
     }
 
     /// <summary>kill -9 of the server and its backends: what a crash or an OOM kill does. Committed transactions survive (the WAL).</summary>
-    public void Kill()
-    {
-        _process!.Kill(entireProcessTree: true);
-        _process.WaitForExit(5000);
-    }
+    public void Kill() => ChildProcesses.Kill(_process);
 
     /// <summary>Starts the server again on its data (crash recovery replays the WAL) and port.</summary>
     public Task RestartAsync() => StartServerAsync();
@@ -204,24 +200,5 @@ public sealed class PostgresServer : IAsyncLifetime, IFaultyStore
         }
     }
 
-    private void Stop()
-    {
-        try
-        {
-            if (_process is { HasExited: false })
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(5000);
-            }
-
-            if (System.IO.Directory.Exists(Directory))
-            {
-                System.IO.Directory.Delete(Directory, recursive: true);
-            }
-        }
-        catch (Exception exception) when (exception is InvalidOperationException or IOException or UnauthorizedAccessException)
-        {
-            // Already gone.
-        }
-    }
+    private void Stop() => ChildProcesses.KillAndDelete(_process, Directory);
 }

@@ -204,26 +204,7 @@ public sealed class RedisServer : IAsyncLifetime, IFaultyStore
         Stop();
     }
 
-    private void Stop()
-    {
-        try
-        {
-            if (_process is { HasExited: false })
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(5000);
-            }
-
-            if (System.IO.Directory.Exists(Directory))
-            {
-                System.IO.Directory.Delete(Directory, recursive: true);
-            }
-        }
-        catch (Exception exception) when (exception is InvalidOperationException or IOException)
-        {
-            // Already gone.
-        }
-    }
+    private void Stop() => ChildProcesses.KillAndDelete(_process, Directory);
 
     /// <summary>A port that was free a moment ago on 127.0.0.1.</summary>
     public static int FreePort()

@@ -142,28 +142,16 @@ public sealed class SessionCluster : IAsyncDisposable
 }
 
 /// <summary>A cluster shared by the tests of one collection, on one store.</summary>
-public interface IStoreClusterFixture
+public abstract class StoreClusterFixture : IAsyncLifetime
 {
-    SessionCluster Cluster { get; }
-}
-
-/// <summary>What the shared clusters of every store are configured with.</summary>
-public static class StoreClusters
-{
+    /// <summary>The per-user limit of every shared cluster.</summary>
     public const int MaxSessionsPerUser = 20;
-}
 
-/// <summary>Two silos on Redis, shared by the tests of the "redis cluster" collection.</summary>
-public sealed class RedisClusterFixture(RedisServer redis) : IStoreClusterFixture, IAsyncLifetime
-{
     private SessionCluster? _cluster;
 
     public SessionCluster Cluster => _cluster ?? throw new InvalidOperationException("Not started.");
 
-    public RedisServer Redis => redis;
-
-    public async ValueTask InitializeAsync() =>
-        _cluster = await SessionCluster.StartAsync(redis, 2, o => o.MaxSessionsPerUser = StoreClusters.MaxSessionsPerUser);
+    public async ValueTask InitializeAsync() => _cluster = await StartAsync(o => o.MaxSessionsPerUser = MaxSessionsPerUser);
 
     public async ValueTask DisposeAsync()
     {
@@ -172,6 +160,17 @@ public sealed class RedisClusterFixture(RedisServer redis) : IStoreClusterFixtur
             await _cluster.DisposeAsync();
         }
     }
+
+    /// <summary>Starts the collection's cluster, with the shared clusters' settings.</summary>
+    protected abstract Task<SessionCluster> StartAsync(Action<SessionGrainsOptions> configure);
+}
+
+/// <summary>Two silos on Redis, shared by the tests of the "redis cluster" collection.</summary>
+public sealed class RedisClusterFixture(RedisServer redis) : StoreClusterFixture
+{
+    public RedisServer Redis => redis;
+
+    protected override Task<SessionCluster> StartAsync(Action<SessionGrainsOptions> configure) => SessionCluster.StartAsync(redis, 2, configure);
 }
 
 [CollectionDefinition(Name)]
@@ -181,28 +180,16 @@ public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixt
 }
 
 /// <summary>Two silos on PostgreSQL (a database of their own, migrated), shared by the tests of the "postgres cluster" collection.</summary>
-public sealed class PostgresClusterFixture(PostgresServer postgres) : IStoreClusterFixture, IAsyncLifetime
+public sealed class PostgresClusterFixture(PostgresServer postgres) : StoreClusterFixture
 {
-    private SessionCluster? _cluster;
-
-    public SessionCluster Cluster => _cluster ?? throw new InvalidOperationException("Not started.");
-
     /// <summary>The connection string of the cluster's database.</summary>
     public string Database { get; private set; } = "";
 
-    public async ValueTask InitializeAsync()
+    protected override async Task<SessionCluster> StartAsync(Action<SessionGrainsOptions> configure)
     {
         Database = await postgres.CreateDatabaseAsync();
         await PostgresSchema.MigrateAsync(Database);
-        _cluster = await SessionCluster.StartAsync(redis: null, 2, o => o.MaxSessionsPerUser = StoreClusters.MaxSessionsPerUser, postgres: Database);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync();
-        }
+        return await SessionCluster.StartAsync(redis: null, 2, configure, postgres: Database);
     }
 }
 
