@@ -91,7 +91,7 @@ public static partial class SessionGrainsServiceCollectionExtensions
                 // The gateways are the silos' rows in the membership table.
                 client.UseAdoNetClustering(optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, options) =>
                 {
-                    o.Invariant = "Npgsql";
+                    o.Invariant = PostgresConfiguration.Invariant;
                     o.ConnectionString = PostgresConfiguration.ForProviders(options.Value.Postgres!);
                 }));
             }

@@ -7,6 +7,9 @@ internal static class PostgresConfiguration
 {
     public const string PostgresSetting = SessionClusterOptions.SectionName + ":" + nameof(SessionClusterOptions.Postgres);
 
+    /// <summary>The ADO.NET invariant of Npgsql, by which Orleans' providers (clustering, storage, reminders) load it.</summary>
+    public const string Invariant = "Npgsql";
+
     /// <summary>What is wrong with <paramref name="connectionString"/>, without quoting it; null when Npgsql accepts it.</summary>
     public static string? Problem(string connectionString)
     {

@@ -96,7 +96,7 @@ public static class SessionGrainsSiloBuilderExtensions
             {
                 builder.AddAdoNetGrainStorage(inner, optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, cluster) =>
                 {
-                    o.Invariant = PostgresInvariant;
+                    o.Invariant = PostgresConfiguration.Invariant;
                     o.ConnectionString = PostgresConfiguration.ForProviders(cluster.Value.Postgres!);
                     o.GrainStorageSerializer = new StorageJsonSerializer();
 
@@ -138,9 +138,6 @@ public static class SessionGrainsSiloBuilderExtensions
         return builder;
     }
 
-    /// <summary>The ADO.NET invariant of Npgsql, by which Orleans' providers load it.</summary>
-    internal const string PostgresInvariant = "Npgsql";
-
     /// <summary>
     /// Reminders in PostgreSQL, and a check before anything else starts that the database has this release's schema
     /// (<see cref="PostgresSchema"/>): without it Orleans' providers fail on their first query with a bare SQL error.
@@ -149,7 +146,7 @@ public static class SessionGrainsSiloBuilderExtensions
     {
         builder.UseAdoNetReminderService(optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, cluster) =>
         {
-            o.Invariant = PostgresInvariant;
+            o.Invariant = PostgresConfiguration.Invariant;
             o.ConnectionString = PostgresConfiguration.ForProviders(cluster.Value.Postgres!);
         }));
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSchemaCheck>();

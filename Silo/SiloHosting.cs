@@ -71,7 +71,7 @@ public static class SiloHosting
                 {
                     silo.UseAdoNetClustering(optionsBuilder => optionsBuilder.Configure<IOptions<SessionClusterOptions>>((o, options) =>
                     {
-                        o.Invariant = "Npgsql";
+                        o.Invariant = PostgresConfiguration.Invariant;
                         o.ConnectionString = PostgresConfiguration.ForProviders(options.Value.Postgres!);
                     }));
                 }
