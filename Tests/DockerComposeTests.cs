@@ -30,6 +30,26 @@ public sealed class DockerComposeTests(RedisServer redis)
     }
 
     [Fact]
+    public async Task The_postgres_compose_file_migrates_the_schema_before_any_of_its_three_silos_starts_and_has_no_redis()
+    {
+        const string Compose = "docker-compose.postgres.yml";
+        (string, string)[] required = [("SESSIONGRAINS_TOKEN_KEYS", "k1:x"), ("SESSIONGRAINS_API_KEY", ApiKey), ("SESSIONGRAINS_POSTGRES_PASSWORD", "compose-test-password")];
+        var config = await RunAsync(RepositoryDirectory.Root, Compose, "config", required);
+        var services = (await RunAsync(RepositoryDirectory.Root, Compose, "config --services", required)).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+        Assert.Equal(["api", "migrate", "postgres", "silo1", "silo2", "silo3"], services.Order());
+        Assert.Equal(4, CountOccurrences(config, "SessionStore__Postgres: Host=postgres;Database=sessions;Username=sessiongrains;Password=compose-test-password"));
+        Assert.Equal(3, CountOccurrences(config, "condition: service_completed_successfully"));
+        Assert.Contains("- migrate", config, StringComparison.Ordinal);
+        Assert.Equal(services.Length - 1, CountOccurrences(config, "healthcheck:")); // all but the one-shot migration
+        Assert.DoesNotContain("Redis", config, StringComparison.Ordinal);
+        Assert.Contains("- 127.0.0.1:8080:8080", config, StringComparison.Ordinal);
+
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => RunAsync(RepositoryDirectory.Root, Compose, "config", required[..2]));
+        Assert.Contains("set SESSIONGRAINS_POSTGRES_PASSWORD", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Without_token_keys_the_compose_file_refuses_to_start()
     {
         var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => RunAsync(RepositoryDirectory.Root, "config"));
@@ -167,11 +187,14 @@ public sealed class DockerComposeTests(RedisServer redis)
     private static int CountOccurrences(string text, string value) =>
         (text.Length - text.Replace(value, "", StringComparison.Ordinal).Length) / value.Length;
 
-    private static async Task<string> RunAsync(string root, string arguments, params (string Name, string Value)[] environment)
+    private static Task<string> RunAsync(string root, string arguments, params (string Name, string Value)[] environment) =>
+        RunAsync(root, "docker-compose.yml", arguments, environment);
+
+    private static async Task<string> RunAsync(string root, string file, string arguments, params (string Name, string Value)[] environment)
     {
         var executable = new[] { "/usr/bin/docker-compose", "/usr/local/bin/docker-compose" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("docker-compose was not found: install the Debian package 'docker-compose' (./test.sh does).");
-        var start = new ProcessStartInfo(executable, "-f docker-compose.yml " + arguments)
+        var start = new ProcessStartInfo(executable, $"-f {file} " + arguments)
         {
             WorkingDirectory = root,
             RedirectStandardOutput = true,
@@ -181,6 +204,7 @@ public sealed class DockerComposeTests(RedisServer redis)
         start.Environment.Remove("SESSIONGRAINS_TOKEN_KEYS");
         start.Environment.Remove("SESSIONGRAINS_API_KEY");
         start.Environment.Remove("SESSIONGRAINS_API_ADDRESS");
+        start.Environment.Remove("SESSIONGRAINS_POSTGRES_PASSWORD");
         foreach (var (name, value) in environment)
         {
             start.Environment[name] = value;
