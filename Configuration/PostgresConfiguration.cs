@@ -61,6 +61,24 @@ internal static class PostgresConfiguration
         return builder.ConnectionString;
     }
 
+    /// <summary>
+    /// The connection string of the grain storage, and how long a storage call may take. The storage gets no Npgsql
+    /// command timeout: the grains' storage wrapper (<c>SessionGrainStorage</c>) stops waiting at the deadline instead. Npgsql answers a
+    /// command's timeout by cancelling the query on a second connection, synchronously, holding a thread-pool thread
+    /// while it waits for a database that does not answer (its SSL negotiation, up to the connect timeout); with every
+    /// request timing out at once, that starved the silo's two-core thread pool and requests failed in 9-12 s, not 2.
+    /// A call given up on this way finishes or fails on its connection when the database answers again, as a timed-out
+    /// Redis command can: the caller was told 503, so either outcome is one it allowed for. The clustering and
+    /// reminder providers keep Npgsql's timeout: few calls, and nothing of theirs stops waiting for them.
+    /// </summary>
+    public static (string ConnectionString, TimeSpan Deadline) ForGrainStorage(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(ForProviders(connectionString));
+        var deadline = TimeSpan.FromSeconds(builder.CommandTimeout > 0 ? builder.CommandTimeout : DefaultTimeoutSeconds);
+        builder.CommandTimeout = 0;
+        return (builder.ConnectionString, deadline);
+    }
+
     /// <summary>Where a connection string points, for logs: host, port and database; never the user or password.</summary>
     public static string Describe(string connectionString)
     {

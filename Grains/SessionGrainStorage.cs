@@ -9,13 +9,16 @@ namespace SessionGrains;
 /// in <see cref="SessionGrainsMetrics"/>, with any failure but an etag conflict reported as <see cref="SessionStoreUnavailableException"/> (HTTP 503), so
 /// callers get one clear error whatever the provider threw. The in-memory store ends with the last silo:
 /// while that one stops, writes to it are skipped (<see cref="LastSiloShutdown"/>), as nothing could keep them.
+/// With a deadline (PostgreSQL: <see cref="PostgresConfiguration.ForGrainStorage"/>), a call that has not answered by
+/// then is reported unavailable and left to finish on its own.
 /// </summary>
 internal sealed partial class SessionGrainStorage(
     string name,
     IGrainStorage inner,
     SessionGrainsMetrics metrics,
     LastSiloShutdown? endsWithLastSilo,
-    ILoggerFactory loggers) : IGrainStorage
+    ILoggerFactory loggers,
+    TimeSpan? deadline = null) : IGrainStorage
 {
     /// <summary>
     /// The category of this storage's own line per failure. Orleans logs each failure of a storage again, with the
@@ -46,14 +49,20 @@ internal sealed partial class SessionGrainStorage(
         metrics.StorageOperations.Add(1, _storageTag, new KeyValuePair<string, object?>("operation", operation));
         try
         {
-            await call().ConfigureAwait(false);
+            var pending = call();
+            await (deadline is { } wait ? Abandon.AfterAsync(pending, wait) : pending).ConfigureAwait(false);
         }
         catch (Exception exception) when (exception is not InconsistentStateException and not SessionStoreUnavailableException)
         {
             // An outage (Redis down, timing out, refusing) is one line: its stack says nothing. Anything else keeps its stack.
             if (IsOutage(exception))
             {
-                Log.Unavailable(logger, name, operation, exception is RedisConnectionException connection ? $"{exception.GetType().Name} ({connection.FailureType})" : exception.GetType().Name);
+                Log.Unavailable(logger, name, operation, exception switch
+                {
+                    RedisConnectionException connection => $"{exception.GetType().Name} ({connection.FailureType})",
+                    TimeoutException when deadline is { } wait => $"no answer within {wait.TotalSeconds:0.#} s",
+                    _ => exception.GetType().Name,
+                });
             }
             else
             {

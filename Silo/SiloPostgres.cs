@@ -11,7 +11,10 @@ internal sealed class SiloPostgres(IOptions<SessionClusterOptions> cluster) : IA
     private readonly NpgsqlDataSource _database = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(cluster.Value.Postgres)
     {
         Timeout = (int)SiloHealth.StorageTimeout.TotalSeconds,
-        CommandTimeout = (int)SiloHealth.StorageTimeout.TotalSeconds,
+
+        // No Npgsql timeout or cancellation: Npgsql cancels a query synchronously, holding a thread while a database
+        // that does not answer keeps it waiting. The probe stops waiting instead; its query ends when the database answers.
+        CommandTimeout = 0,
         MaxPoolSize = 2,
     });
 
@@ -22,7 +25,7 @@ internal sealed class SiloPostgres(IOptions<SessionClusterOptions> cluster) : IA
         {
             var started = Stopwatch.GetTimestamp();
             await using var command = _database.CreateCommand("SELECT 1");
-            await command.ExecuteScalarAsync(cancellationToken).WaitAsync(SiloHealth.StorageTimeout, cancellationToken);
+            await Abandon.AfterAsync(command.ExecuteScalarAsync(CancellationToken.None), SiloHealth.StorageTimeout, cancellationToken);
             return HealthCheckResult.Healthy($"PostgreSQL answered in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:0.0} ms.");
         }
         catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)

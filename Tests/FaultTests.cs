@@ -146,10 +146,9 @@ public sealed class FaultTests
         Assert.True(warning is null, $"the silo started with {warning?.Level}: {warning?.Category}[{warning?.EventId}] {string.Join(' ', warning?.Lines.Take(3) ?? [])}");
     }
 
-    // PostgreSQL is not a case yet: frozen, its requests fail within about 10 s, not 8, and reads can still fail some
-    // seconds after it returns (issue 18 stays open for it).
     [Theory]
     [InlineData(FaultyStores.Redis)]
+    [InlineData(FaultyStores.Postgres)]
     public async Task A_fifteen_second_store_outage_fails_fast_keeps_silos_up_recovers_in_seconds_and_logs_one_line_a_failure(string store)
     {
         var (server, cluster) = await FaultyStores.StartAsync(store, 2);

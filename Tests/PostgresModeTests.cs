@@ -54,6 +54,28 @@ public sealed class PostgresModeTests(PostgresClusterFixture fixture, PostgresSe
     }
 
     [Theory]
+    [InlineData("Host=db;Password=s3cret-pw", 2)]
+    [InlineData("Host=db;Password=s3cret-pw;Command Timeout=7", 7)]
+    [InlineData("Host=db;Password=s3cret-pw;Command Timeout=0", 2)]
+    public void The_grain_storage_gets_no_npgsql_command_timeout_but_a_deadline_of_the_operators_command_timeout(string connectionString, int deadlineSeconds)
+    {
+        // Npgsql cancels a timed-out query synchronously on a thread-pool thread; the storage stops waiting instead.
+        var (storage, deadline) = PostgresConfiguration.ForGrainStorage(connectionString);
+
+        var parsed = new NpgsqlConnectionStringBuilder(storage);
+        Assert.Equal(0, parsed.CommandTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(deadlineSeconds), deadline);
+        Assert.Equal("db", parsed.Host);
+        Assert.Equal("s3cret-pw", parsed.Password);
+        Assert.Equal(2, parsed.Timeout);
+
+        // The silo in this process runs on PostgreSQL: it has threads for the cancellations Orleans' other providers cause.
+        Assert.NotNull(fixture.Cluster);
+        ThreadPool.GetMinThreads(out var workers, out _);
+        Assert.True(workers >= SessionGrainsSiloBuilderExtensions.LeastWorkerThreadsOnPostgres, $"the thread pool's minimum is {workers} workers");
+    }
+
+    [Theory]
     [InlineData("Host=127.0.0.1;Nonsense=1;Password=s3cret-pw")]
     [InlineData("Database=sessions;Password=s3cret-pw")]
     public void A_bad_connection_string_is_refused_naming_the_setting_and_not_the_password(string connectionString)
