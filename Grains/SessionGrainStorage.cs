@@ -30,6 +30,9 @@ internal sealed partial class SessionGrainStorage(
 
     private static readonly TimeSpan RetryAfter = TimeSpan.FromSeconds(5);
 
+    /// <summary>The storage's activities, under the same source name as the client's (<c>SessionGrains</c>).</summary>
+    private static readonly System.Diagnostics.ActivitySource Activities = new(SessionGrainsMetrics.MeterName);
+
     private readonly KeyValuePair<string, object?> _storageTag = new("storage", name);
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState) =>
@@ -47,6 +50,12 @@ internal sealed partial class SessionGrainStorage(
     private async Task GuardAsync(string operation, Func<Task> call)
     {
         metrics.StorageOperations.Add(1, _storageTag, new KeyValuePair<string, object?>("operation", operation));
+
+        // Inside the grain's call: with Orleans' activity propagation on, a frontend's trace shows its session call
+        // and the storage time under it. Only the storage and the operation are tagged, never the grain (a session id).
+        using var activity = Activities.StartActivity($"{operation} {name}", System.Diagnostics.ActivityKind.Client);
+        activity?.SetTag("db.operation.name", operation);
+        activity?.SetTag("sessiongrains.storage", name);
         try
         {
             var pending = call();
@@ -54,6 +63,7 @@ internal sealed partial class SessionGrainStorage(
         }
         catch (Exception exception) when (exception is not InconsistentStateException and not SessionStoreUnavailableException)
         {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, exception.GetType().Name);
             // An outage (Redis down, timing out, refusing) is one line: its stack says nothing. Anything else keeps its stack.
             if (IsOutage(exception))
             {

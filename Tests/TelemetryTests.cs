@@ -114,6 +114,42 @@ public sealed partial class TelemetryTests
     }
 
     [Fact]
+    public async Task With_tracing_on_a_creates_trace_goes_on_into_the_grain_and_shows_its_storage_writes()
+    {
+        var activities = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == SessionStoreActivities.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity => { lock (activities) { activities.Add(activity); } },
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        // OTLP configured (to a closed loopback port) is what turns Orleans' activity propagation on in the silo.
+        await using var factory = SiloApiFactory.Create(extra: (Microsoft.AspNetCore.Builder.SiloTelemetry.OtlpEndpointSetting, "http://127.0.0.1:9"));
+        var store = factory.Services.GetRequiredService<ISessionStore>();
+        var created = await store.CreateAsync("traced-storage", cancellationToken: Ct);
+
+        Activity[] recorded;
+        lock (activities)
+        {
+            recorded = [.. activities];
+        }
+
+        // Other tests' activities reach this listener too: this create is the one whose trace holds storage writes.
+        var create = Assert.Single(recorded, a => a.OperationName == "SessionStore.Create" && a.TraceId != default
+            && recorded.Any(w => w.TraceId == a.TraceId && w.OperationName.StartsWith("write ", StringComparison.Ordinal)));
+        var writes = recorded.Where(a => a.TraceId == create.TraceId && a.OperationName.StartsWith("write ", StringComparison.Ordinal)).ToList();
+        Assert.Contains(writes, a => Equals(a.GetTagItem("sessiongrains.storage"), StorageNames.Sessions));
+        Assert.All(writes, a =>
+        {
+            Assert.Equal(ActivityKind.Client, a.Kind);
+            Assert.Equal("write", a.GetTagItem("db.operation.name"));
+            Assert.DoesNotContain(a.TagObjects, tag => tag.Value?.ToString()?.Contains(created.Session.SessionId, StringComparison.Ordinal) == true);
+        });
+    }
+
+    [Fact]
     public async Task A_failed_operation_marks_its_activity_failed_with_the_exception_type_only()
     {
         var activities = new List<Activity>();
