@@ -18,7 +18,8 @@ namespace SessionGrains;
 /// page of its own that is written once: a flush costs the ids added since the last one, not the whole
 /// bucket again (at ten thousand creates a second a bucket holds tens of thousands of ids). The bucket's own
 /// record counts its pages. A silo crash can lose the last second of adds: those sessions are then cleaned up
-/// by the storage TTL backstop and the index's own pruning instead, a little later. Cleanup only: expiry
+/// by the storage TTL backstop (on PostgreSQL, <see cref="PostgresSweepGrain"/>) and the index's own pruning
+/// instead, a little later. Cleanup only: expiry
 /// itself is decided by the timestamps on every call.
 /// </remarks>
 [GrainType(SiloGrainTypeNames.ExpiryBucket)]

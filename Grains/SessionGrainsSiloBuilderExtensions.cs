@@ -151,6 +151,7 @@ public static class SessionGrainsSiloBuilderExtensions
             o.ConnectionString = PostgresConfiguration.ForProviders(cluster.Value.Postgres!);
         }));
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSchemaCheck>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSweepStart>();
         EnsureThreadsForNpgsqlCancellation();
     }
 

@@ -19,6 +19,7 @@ internal static class SiloGrainTypeNames
     public const string SessionValidation = "sessiongrains.session-validation";
     public const string SessionCounter = "sessiongrains.session-counter";
     public const string CacheEntry = "sessiongrains.cache-entry";
+    public const string PostgresSweep = "sessiongrains.postgres-sweep";
 
     /// <summary>Not a grain: the storage identity of one page of an expiry bucket's session ids.</summary>
     public const string ExpiryBucketPage = "sessiongrains.expiry-bucket-page";

@@ -127,6 +127,45 @@ public sealed class PostgresModeTests(PostgresClusterFixture fixture, PostgresSe
     }
 
     [Fact]
+    public async Task The_hourly_sweep_ends_an_expired_session_its_bucket_never_heard_of_and_keeps_a_live_one()
+    {
+        // A cluster of its own: its clock moves here only, and its buckets are taken away.
+        var database = await postgres.CreateDatabaseAsync();
+        await PostgresSchema.MigrateAsync(database, Ct);
+        await using var cluster = await SessionCluster.StartAsync(redis: null, silos: 1, postgres: database);
+        const string SweepReminder = "SELECT count(*) FROM orleansreminderstable WHERE remindername = 'sweep' AND period = @period";
+        await WaitAsync(async () => await ScalarAsync<long>(database, SweepReminder, ("period", (long)PostgresSweepGrain.Period.TotalMilliseconds)) == 1, TimeSpan.FromSeconds(10));
+        Assert.Equal(1L, await ScalarAsync<long>(database, SweepReminder, ("period", (long)PostgresSweepGrain.Period.TotalMilliseconds)));
+
+        var user = "orphan-" + Guid.NewGuid().ToString("N")[..8];
+        var orphan = await cluster.Store.CreateAsync(user, new SessionCreateOptions { IdleTimeout = TimeSpan.FromSeconds(2) }, Ct);
+        var live = await cluster.Store.CreateAsync(user, cancellationToken: Ct);
+
+        // What a silo crash does to a bucket's last second of adds: the buckets (flushed on deactivation) and their
+        // reminders are gone, so nothing will check the session.
+        await WaitAsync(async () => await ScalarAsync<long>(database, "SELECT count(*) FROM orleansstorage WHERE graintypestring = 'bucket-page'") > 0, TimeSpan.FromSeconds(10));
+        await cluster.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, Ct);
+        await ScalarAsync<long>(database, "WITH gone AS (DELETE FROM orleansstorage WHERE graintypestring IN ('bucket', 'bucket-page') RETURNING 1) SELECT count(*) FROM gone");
+        await ScalarAsync<long>(database, "WITH gone AS (DELETE FROM orleansreminderstable WHERE remindername = 'due' RETURNING 1) SELECT count(*) FROM gone");
+        cluster.Time.Advance(TimeSpan.FromSeconds(3));
+        await Task.Delay(TimeSpan.FromSeconds(3), Ct);
+        Assert.Equal(1L, await SessionRowsAsync(database, [orphan.Session.SessionId])); // an orphan: no bucket removed it
+
+        var checkedRows = await cluster.Grains.GetGrain<IPostgresSweepGrain>(0).SweepAsync(TimeSpan.Zero);
+
+        Assert.True(checkedRows >= 2, $"the sweep checked {checkedRows} rows");
+        Assert.Equal(0L, await SessionRowsAsync(database, [orphan.Session.SessionId]));
+        Assert.Null(await cluster.Store.ValidateAsync(orphan.Token.Value, cancellationToken: Ct));
+        Assert.NotNull(await cluster.Store.ValidateAsync(live.Token.Value, cancellationToken: Ct));
+        Assert.Equal(1L, await SessionRowsAsync(database, [live.Session.SessionId]));
+        Assert.Equal([live.Session.SessionId], (await cluster.Store.ListByUserAsync(user, 10, cancellationToken: Ct)).Sessions.Select(s => s.SessionId));
+
+        // The live session was filed in a bucket again: a bucket row names it, so its own expiry will be cleaned up.
+        await WaitAsync(async () => await ScalarAsync<long>(database, "SELECT count(*) FROM orleansstorage WHERE graintypestring = 'bucket-page'") > 0, TimeSpan.FromSeconds(10));
+        Assert.True(await ScalarAsync<long>(database, "SELECT count(*) FROM orleansstorage WHERE graintypestring = 'bucket-page'") > 0);
+    }
+
+    [Fact]
     public async Task The_shared_cluster_keeps_its_sessions_in_postgresql_and_no_token_in_any_row()
     {
         var created = await fixture.Cluster.Store.CreateAsync("rows-" + Guid.NewGuid().ToString("N")[..8], cancellationToken: Ct);
