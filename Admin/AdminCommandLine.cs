@@ -15,10 +15,17 @@ public static partial class AdminCommandLine
     public const string ApiKeyVariable = "SESSIONGRAINS_API_KEY";
     public const string DefaultUrl = "http://localhost:5080";
 
-    /// <summary>Runs one command line; returns the exit code (see <see cref="ExitCodes"/>).</summary>
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    /// <summary>Runs one command line without standard input or a terminal; returns the exit code (see <see cref="ExitCodes"/>).</summary>
+    public static Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default) =>
+        RunAsync(args, TextReader.Null, output, error, errorIsTerminal: false, cancellationToken);
+
+    /// <summary>
+    /// Runs one command line; returns the exit code (see <see cref="ExitCodes"/>). <paramref name="input"/> is read for
+    /// <c>--users-file -</c>; progress bars are drawn on <paramref name="error"/> only when <paramref name="errorIsTerminal"/>.
+    /// </summary>
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextReader input, TextWriter output, TextWriter error, bool errorIsTerminal, CancellationToken cancellationToken = default)
     {
-        var root = Build(output);
+        var root = Build(input, output, error, errorIsTerminal);
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -42,7 +49,7 @@ public static partial class AdminCommandLine
         }
     }
 
-    private static RootCommand Build(TextWriter output)
+    private static RootCommand Build(TextReader input, TextWriter output, TextWriter error, bool errorIsTerminal)
     {
         var global = new GlobalOptions();
         var userId = new Argument<string>("userId") { Description = "The user id, as the application passed it (any characters)." };
@@ -88,11 +95,29 @@ public static partial class AdminCommandLine
             return ExitCodes.Ok;
         });
 
-        var revokeAll = new Command("revoke-all", "Sign a user out everywhere (optionally but one session).") { userId, except };
+        var oneUser = new Argument<string?>("userId") { Description = "The user id (or give --users-file).", Arity = ArgumentArity.ZeroOrOne };
+        var usersFile = new Option<string?>("--users-file") { Description = "Sign out every user of this file instead: one user id a line, '-' for standard input; blank lines and '#' comments are skipped." };
+        var revokeAll = new Command("revoke-all", "Sign a user out everywhere (optionally but one session), or every user of --users-file.") { oneUser, except, usersFile };
         revokeAll.SetAction(async (parsed, ct) =>
         {
+            var (user, file) = (parsed.GetValue(oneUser), parsed.GetValue(usersFile));
+            if ((user is null) == (file is null))
+            {
+                throw new AdminCommandException(ExitCodes.BadArgument, "Give either a user id or --users-file, not both or neither.");
+            }
+
+            if (file is not null)
+            {
+                if (parsed.GetValue(except) is not null)
+                {
+                    throw new AdminCommandException(ExitCodes.BadArgument, "--except names one user's session; it does not go with --users-file.");
+                }
+
+                return await RevokeAllUsersAsync(parsed, global, file, input, output, error, errorIsTerminal, ct);
+            }
+
             using var api = Api(parsed, global);
-            var ended = await api.RevokeAllAsync(parsed.GetRequiredValue(userId), parsed.GetValue(except), ct);
+            var ended = await api.RevokeAllAsync(user!, parsed.GetValue(except), ct);
             await output.WriteLineAsync(parsed.GetValue(global.Json)
                 ? JsonSerializer.Serialize(new { ended }, AdminJson.Options)
                 : $"Ended {ended} session{(ended == 1 ? "" : "s")}.");
@@ -107,6 +132,23 @@ public static partial class AdminCommandLine
             await output.WriteLineAsync(parsed.GetValue(global.Json)
                 ? JsonSerializer.Serialize(new { activeSessions = active }, AdminJson.Options)
                 : $"{active} active session{(active == 1 ? "" : "s")}");
+            return ExitCodes.Ok;
+        });
+
+        var silos = new Command("silos", "List the cluster's silos (active, joining, shutting down; dead ones for an hour) as the silo behind --url sees them.");
+        silos.SetAction(async (parsed, ct) =>
+        {
+            using var api = Api(parsed, global);
+            var members = await api.SilosAsync(ct);
+            if (parsed.GetValue(global.Json))
+            {
+                await output.WriteLineAsync(JsonSerializer.Serialize(members, AdminJson.Options));
+            }
+            else
+            {
+                TextTable.Write(output, ["ADDRESS", "NAME", "HOST", "STATUS", "STARTED", "LAST ALIVE", "THIS"], members.Select(SiloRow));
+            }
+
             return ExitCodes.Ok;
         });
 
@@ -153,6 +195,7 @@ public static partial class AdminCommandLine
         {
             new Command("sessions", "A user's sessions.") { list, revoke, revokeAll },
             count,
+            silos,
             health,
             new Command("keys", "Token signing keys.") { generate },
         };
@@ -204,6 +247,56 @@ public static partial class AdminCommandLine
         var key = parsed.GetValue(global.ApiKey) ?? Environment.GetEnvironmentVariable(ApiKeyVariable);
         return ClusterApi.Create(parsed.GetValue(global.Url) ?? DefaultUrl, key, TimeSpan.FromSeconds(timeout));
     }
+
+    private static async Task<int> RevokeAllUsersAsync(ParseResult parsed, GlobalOptions global, string file, TextReader input, TextWriter output, TextWriter error, bool errorIsTerminal, CancellationToken ct)
+    {
+        var json = parsed.GetValue(global.Json);
+        var users = await UsersFileSignOut.ReadUserIdsAsync(file, input, ct);
+        using var api = Api(parsed, global);
+        var progress = errorIsTerminal && !json ? new ProgressBar(error, users.Count, "users") : null;
+        var outcome = await UsersFileSignOut.RunAsync(api, users, progress, ct);
+        if (json)
+        {
+            await output.WriteLineAsync(JsonSerializer.Serialize(new
+            {
+                total = users.Count,
+                done = outcome.Done,
+                failed = outcome.Failed,
+                ended = outcome.Ended,
+                stoppedBy = outcome.StoppedBy?.Message,
+                users = outcome.Users.Select(u => new { userId = u.UserId, status = u.Status, ended = u.Ended, error = u.Error }),
+            }, UsersFileJson));
+        }
+        else
+        {
+            TextTable.Write(output, ["USER", "ENDED", "RESULT"], outcome.Users.Select(u => new[]
+            {
+                u.UserId, u.Ended?.ToString(CultureInfo.InvariantCulture) ?? "", u.Error is { } reason ? "failed: " + reason : u.Ended is null ? "not done" : "done",
+            }));
+            await output.WriteLineAsync($"Signed out {outcome.Done} of {users.Count} users ({outcome.Ended} session{(outcome.Ended == 1 ? "" : "s")} ended); {outcome.Failed} failed.");
+        }
+
+        if (outcome.StoppedBy is { } stopped)
+        {
+            await error.WriteLineAsync($"Stopped after {outcome.Done + outcome.Failed} of {users.Count} users: {stopped.Message}");
+        }
+
+        return outcome.ExitCode;
+    }
+
+    // Per user, only what applies: "ended" when done, "error" when failed.
+    private static readonly JsonSerializerOptions UsersFileJson = new(AdminJson.Options) { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+
+    private static string[] SiloRow(JsonElement silo) =>
+    [
+        Text(silo, "address"),
+        Text(silo, "name"),
+        Text(silo, "host"),
+        Text(silo, "status"),
+        Time(silo, "startedAt"),
+        Time(silo, "lastAliveAt"),
+        silo.TryGetProperty("isThisSilo", out var self) && self.ValueKind == JsonValueKind.True ? "*" : "",
+    ];
 
     private static string[] SessionRow(JsonElement session) =>
     [

@@ -49,6 +49,10 @@ internal sealed class ClusterApi(HttpClient http, Uri baseUrl) : IDisposable
         (await SendAsync<JsonElement>(HttpMethod.Post, $"users/{Uri.EscapeDataString(userId)}/sessions/revoke-all", new { except }, ct))
             .GetProperty("ended").GetInt32();
 
+    /// <summary>The cluster's silos as the silo behind the address sees its membership table (<c>/cluster/silos</c>).</summary>
+    public async Task<List<JsonElement>> SilosAsync(CancellationToken ct) =>
+        (await SendAsync<JsonElement>(HttpMethod.Get, "cluster/silos", body: null, ct)).GetProperty("silos").EnumerateArray().ToList();
+
     public async Task<long> CountAsync(CancellationToken ct) =>
         (await SendAsync<JsonElement>(HttpMethod.Get, "stats", body: null, ct)).GetProperty("activeSessions").GetInt64();
 
@@ -62,7 +66,7 @@ internal sealed class ClusterApi(HttpClient http, Uri baseUrl) : IDisposable
         var text = await response.Content.ReadAsStringAsync(ct);
         if (response.StatusCode is not (HttpStatusCode.OK or HttpStatusCode.ServiceUnavailable))
         {
-            throw Failure(response.StatusCode, text);
+            throw Failure(response.StatusCode, text, retryAfter: null);
         }
 
         var body = JsonDocument.Parse(text).RootElement;
@@ -78,7 +82,7 @@ internal sealed class ClusterApi(HttpClient http, Uri baseUrl) : IDisposable
         using var response = await SendRawAsync(method, path, body, ct);
         if (!response.IsSuccessStatusCode)
         {
-            throw Failure(response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+            throw Failure(response.StatusCode, await response.Content.ReadAsStringAsync(ct), response.Headers.RetryAfter?.Delta);
         }
 
         return response.StatusCode == HttpStatusCode.NoContent
@@ -109,7 +113,7 @@ internal sealed class ClusterApi(HttpClient http, Uri baseUrl) : IDisposable
     }
 
     // The API answers errors as problem details; their detail says what went wrong without echoing the key.
-    private static AdminCommandException Failure(HttpStatusCode status, string content)
+    private static AdminCommandException Failure(HttpStatusCode status, string content, TimeSpan? retryAfter)
     {
         var detail = ProblemDetail(content);
         return status switch
@@ -118,7 +122,7 @@ internal sealed class ClusterApi(HttpClient http, Uri baseUrl) : IDisposable
                 $"Unauthorized ({(int)status}): {detail ?? "the API key is missing or wrong"}. Pass the admin key with --api-key or SESSIONGRAINS_API_KEY."),
             HttpStatusCode.NotFound => new(ExitCodes.NotFound, $"Not found: {detail ?? "no such session"}."),
             HttpStatusCode.BadRequest => new(ExitCodes.BadArgument, $"Bad request: {detail ?? "the cluster refused the arguments"}."),
-            _ => new(ExitCodes.Failed, $"The cluster answered {(int)status}: {detail ?? status.ToString()}."),
+            _ => new(ExitCodes.Failed, $"The cluster answered {(int)status}: {detail ?? status.ToString()}.") { RetryAfter = retryAfter },
         };
     }
 

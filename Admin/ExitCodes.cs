@@ -22,4 +22,7 @@ public static class ExitCodes
 public sealed class AdminCommandException(int exitCode, string message) : Exception(message)
 {
     public int ExitCode { get; } = exitCode;
+
+    /// <summary>When the cluster refused for too many failures and said when to try again (429 with Retry-After).</summary>
+    public TimeSpan? RetryAfter { get; init; }
 }

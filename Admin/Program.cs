@@ -2,5 +2,5 @@ namespace SessionGrains.Admin;
 
 internal static class Program
 {
-    private static Task<int> Main(string[] args) => AdminCommandLine.RunAsync(args, Console.Out, Console.Error);
+    private static Task<int> Main(string[] args) => AdminCommandLine.RunAsync(args, Console.In, Console.Out, Console.Error, errorIsTerminal: !Console.IsErrorRedirected);
 }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using SessionGrains;
 using SessionGrains.Silo;
 
@@ -18,6 +19,7 @@ public static class SessionApi
     internal const string ClientUserAgentHeader = "X-Client-User-Agent";
     private const string SessionsTag = "Sessions (by token)";
     private const string UsersTag = "Users (by id)";
+    private const string ClusterTag = "Cluster";
 
     /// <summary>Maps every route of the API.</summary>
     public static IEndpointRouteBuilder MapSessionApi(this IEndpointRouteBuilder app)
@@ -101,7 +103,23 @@ public static class SessionApi
 
         api.MapGet("/stats", async Task<Ok<StatsResponse>> (ISessionStore store, CancellationToken ct) =>
             TypedResults.Ok(new StatsResponse(await store.CountAsync(ct))))
-            .WithTags("Cluster").Describe("Stats", "How many live sessions the cluster has.");
+            .WithTags(ClusterTag).Describe("Stats", "How many live sessions the cluster has.");
+
+        // The silos' addresses lead to the Orleans ports: with no API key configured, only a caller on this host may list them.
+        var keyed = app.ServiceProvider.GetRequiredService<IOptions<SiloHostOptions>>().Value.RequiresApiKey;
+        api.MapGet("/cluster/silos", async Task<Results<Ok<ClusterSilosResponse>, ProblemHttpResult>> (HttpContext http, IGrainFactory grains, ILocalSiloDetails local, CancellationToken ct) =>
+        {
+            if (!keyed && !SiloDashboard.IsLoopback(http.Connection.RemoteIpAddress))
+            {
+                return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, type: ProblemTypes.Forbidden, title: "Forbidden",
+                    detail: "With no SessionStore:ApiKey set, the silo list answers callers on the silo's own host only.");
+            }
+
+            // The membership table as Orleans reads it, dead rows included: the answer keeps the recently dead ones.
+            var hosts = await grains.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: false, ct);
+            var now = (http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System).GetUtcNow();
+            return TypedResults.Ok(ClusterSilosResponse.From(hosts, local.SiloAddress, now));
+        }).WithTags(ClusterTag).Describe("ClusterSilos", "The cluster's silos: address, name, host, status, start time, which one answered; dead ones for an hour.", 403);
 
         return app;
     }

@@ -1,6 +1,9 @@
 using System.Collections.Immutable;
 using System.ComponentModel.DataAnnotations;
+using System.Text.Json;
 using System.Text.Json.Serialization;
+using Orleans;
+using Orleans.Runtime;
 
 namespace SessionGrains.Silo;
 
@@ -64,7 +67,7 @@ public sealed record class SessionResponse(
             ? []
             : Enum.GetValues<SessionSignals>()
                 .Where(flag => flag != SessionSignals.None && signals.HasFlag(flag))
-                .Select(flag => System.Text.Json.JsonNamingPolicy.CamelCase.ConvertName(flag.ToString()))
+                .Select(flag => JsonNamingPolicy.CamelCase.ConvertName(flag.ToString()))
                 .ToArray();
 }
 
@@ -101,3 +104,47 @@ public sealed record class CountResponse(int Count);
 
 /// <summary>Answer of <c>GET /stats</c>.</summary>
 public sealed record class StatsResponse(long ActiveSessions);
+
+/// <summary>Answer of <c>GET /cluster/silos</c>: the silos in the membership table, the active ones first.</summary>
+public sealed record class ClusterSilosResponse(IReadOnlyList<SiloResponse> Silos)
+{
+    /// <summary>How long a dead silo stays in the answer after it was declared dead (Orleans keeps its row for days).</summary>
+    internal static readonly TimeSpan RecentDeath = TimeSpan.FromHours(1);
+
+    internal static ClusterSilosResponse From(IEnumerable<MembershipEntry> entries, SiloAddress local, DateTimeOffset now) => new(
+        entries
+            .Where(e => e.Status != SiloStatus.Dead || now - LastUpdate(e) <= RecentDeath)
+            .OrderBy(e => e.Status == SiloStatus.Dead)
+            .ThenBy(e => e.StartTime)
+            .Select(e => SiloResponse.From(e, local))
+            .ToList());
+
+    // When a dead silo was last heard of: its last "I am alive", or the vote that declared it dead.
+    private static DateTimeOffset LastUpdate(MembershipEntry e) =>
+        Utc((e.SuspectTimes ?? []).Select(vote => vote.Item2).Append(e.IAmAliveTime).Max());
+
+    // Orleans writes its membership times from DateTime.UtcNow; a table may hand them back without the kind.
+    internal static DateTimeOffset Utc(DateTime time) => new(DateTime.SpecifyKind(time, DateTimeKind.Utc));
+}
+
+/// <summary>
+/// One silo of <c>GET /cluster/silos</c>. <see cref="Status"/> is Orleans' membership status in camelCase
+/// (<c>joining</c>, <c>active</c>, <c>shuttingDown</c>, <c>stopping</c>, <c>dead</c>); <see cref="Generation"/> tells
+/// a restarted silo on the same address from its earlier run.
+/// </summary>
+public sealed record class SiloResponse(
+    string Address,
+    int Generation,
+    string Name,
+    string Host,
+    string Status,
+    int GatewayPort,
+    DateTimeOffset StartedAt,
+    DateTimeOffset LastAliveAt,
+    bool IsThisSilo)
+{
+    internal static SiloResponse From(MembershipEntry e, SiloAddress local) => new(
+        e.SiloAddress.Endpoint.ToString(), e.SiloAddress.Generation, e.SiloName ?? "", e.HostName ?? "",
+        JsonNamingPolicy.CamelCase.ConvertName(e.Status.ToString()), e.ProxyPort,
+        ClusterSilosResponse.Utc(e.StartTime), ClusterSilosResponse.Utc(e.IAmAliveTime), e.SiloAddress.Equals(local));
+}

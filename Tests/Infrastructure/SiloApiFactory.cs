@@ -17,6 +17,9 @@ public sealed class SiloApiFactory(IReadOnlyDictionary<string, string?> settings
 
     public string ClusterId => settings["SessionStore:ClusterId"]!;
 
+    /// <summary>The silo-to-silo port, the one its membership row names.</summary>
+    public int SiloPort => int.Parse(settings["SessionStore:SiloPort"]!, System.Globalization.CultureInfo.InvariantCulture);
+
     public static SiloApiFactory Create(RedisServer? redis = null, params (string Key, string? Value)[] extra)
     {
         var settings = new Dictionary<string, string?>
