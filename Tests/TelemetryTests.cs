@@ -83,25 +83,14 @@ public sealed partial class TelemetryTests
     [Fact]
     public async Task A_validation_records_an_activity_that_carries_no_token()
     {
-        var activities = new List<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == SessionStoreActivities.SourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity => { lock (activities) { activities.Add(activity); } },
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var activities = new RecordedActivities();
 
         await using var factory = SiloApiFactory.Create();
         var store = factory.Services.GetRequiredService<ISessionStore>();
         var created = await store.CreateAsync("traced", cancellationToken: Ct);
         Assert.NotNull(await store.ValidateAsync(created.Token.Value, cancellationToken: Ct));
 
-        Activity[] recorded;
-        lock (activities)
-        {
-            recorded = [.. activities];
-        }
+        var recorded = activities.Stopped();
 
         var validation = Assert.Single(recorded, a => a.OperationName == "SessionStore.Validate" && Equals(a.GetTagItem(SessionStoreActivities.SessionTag), SessionIds.ForLog(created.Session.SessionId)));
         Assert.Equal(ActivityKind.Client, validation.Kind);
@@ -116,25 +105,14 @@ public sealed partial class TelemetryTests
     [Fact]
     public async Task With_tracing_on_a_creates_trace_goes_on_into_the_grain_and_shows_its_storage_writes()
     {
-        var activities = new List<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == SessionStoreActivities.SourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity => { lock (activities) { activities.Add(activity); } },
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var activities = new RecordedActivities();
 
         // OTLP configured (to a closed loopback port) is what turns Orleans' activity propagation on in the silo.
         await using var factory = SiloApiFactory.Create(extra: (Microsoft.AspNetCore.Builder.SiloTelemetry.OtlpEndpointSetting, "http://127.0.0.1:9"));
         var store = factory.Services.GetRequiredService<ISessionStore>();
         var created = await store.CreateAsync("traced-storage", cancellationToken: Ct);
 
-        Activity[] recorded;
-        lock (activities)
-        {
-            recorded = [.. activities];
-        }
+        var recorded = activities.Stopped();
 
         // Other tests' activities reach this listener too: this create is the one whose trace holds storage writes.
         var create = Assert.Single(recorded, a => a.OperationName == "SessionStore.Create" && a.TraceId != default
@@ -152,14 +130,7 @@ public sealed partial class TelemetryTests
     [Fact]
     public async Task A_failed_operation_marks_its_activity_failed_with_the_exception_type_only()
     {
-        var activities = new List<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = source => source.Name == SessionStoreActivities.SourceName,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = activity => { lock (activities) { activities.Add(activity); } },
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var activities = new RecordedActivities();
 
         await using var factory = SiloApiFactory.Create();
         var store = factory.Services.GetRequiredService<ISessionStore>();
@@ -167,11 +138,7 @@ public sealed partial class TelemetryTests
         var oversized = new SessionUpdate { Metadata = System.Collections.Immutable.ImmutableDictionary<string, string?>.Empty.Add("m", new string('m', 70 * 1024)) };
         var failure = await Assert.ThrowsAnyAsync<ArgumentException>(() => store.UpdateAsync(created.Token.Value, oversized, cancellationToken: Ct));
 
-        Activity update;
-        lock (activities)
-        {
-            update = Assert.Single(activities, a => a.OperationName == "SessionStore.Update");
-        }
+        var update = Assert.Single(activities.Stopped(), a => a.OperationName == "SessionStore.Update");
 
         Assert.Equal(ActivityStatusCode.Error, update.Status);
         Assert.Equal(failure.GetType().Name, update.StatusDescription);
@@ -193,4 +160,32 @@ public sealed partial class TelemetryTests
 
     [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>[^}]*)\})? (?<value>\S+)", RegexOptions.Multiline)]
     private static partial Regex SeriesLine();
+}
+
+/// <summary>Every activity of the <c>SessionGrains</c> source stopped in this process while it listens (other tests' too).</summary>
+internal sealed class RecordedActivities : IDisposable
+{
+    private readonly List<Activity> _stopped = [];
+    private readonly ActivityListener _listener;
+
+    public RecordedActivities()
+    {
+        _listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name == SessionStoreActivities.SourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = activity => { lock (_stopped) { _stopped.Add(activity); } },
+        };
+        ActivitySource.AddActivityListener(_listener);
+    }
+
+    public Activity[] Stopped()
+    {
+        lock (_stopped)
+        {
+            return [.. _stopped];
+        }
+    }
+
+    public void Dispose() => _listener.Dispose();
 }
