@@ -74,15 +74,24 @@ internal sealed class RedisProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Installs the Debian package with the script test.sh uses, the one thing a fresh machine lacks.</summary>
     private static async Task<string> InstallAsync()
     {
-        var script = Path.Combine(AppContext.BaseDirectory, "install-missing.sh");
-        using var install = Process.Start(new ProcessStartInfo("bash") { ArgumentList = { script, "redis-server=redis-server" } })!;
-        await install.WaitForExitAsync();
+        var exitCode = await InstallMissingAsync("redis-server=redis-server");
         return Candidates.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException(
-                $"redis-server was not found and could not be installed (exit code {install.ExitCode}): install it with 'apt-get install redis-server'.");
+                $"redis-server was not found and could not be installed (exit code {exitCode}): install it with 'apt-get install redis-server'.");
+    }
+
+    /// <summary>
+    /// Installs the Debian packages of the programs that are missing (<c>program=package</c>, as
+    /// <c>scripts/install-missing.sh</c> takes them) with the script test.sh uses: the one thing a fresh machine lacks.
+    /// </summary>
+    public static async Task<int> InstallMissingAsync(string programAndPackage)
+    {
+        var script = Path.Combine(AppContext.BaseDirectory, "install-missing.sh");
+        using var install = Process.Start(new ProcessStartInfo("bash") { ArgumentList = { script, programAndPackage } })!;
+        await install.WaitForExitAsync();
+        return install.ExitCode;
     }
 
     public static int FreePort()
