@@ -9,32 +9,39 @@ internal static class BenchmarkReport
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static IReadOnlyList<Measurement> WithRatios(IReadOnlyList<Measurement> results, string seedName) =>
-        results.Select(r =>
+    /// <summary>Every row's throughput against the seed's Redis store (<paramref name="seedName"/>), and a PostgreSQL row's also against the seed's SQL store (<paramref name="seedSqlName"/>).</summary>
+    public static IReadOnlyList<Measurement> WithRatios(IReadOnlyList<Measurement> results, string seedName, string seedSqlName)
+    {
+        double? RatioTo(Measurement row, string name) =>
+            results.FirstOrDefault(s => s.Target == name && s.Workload == row.Workload) is { OpsPerSecond: > 0 } seed ? row.OpsPerSecond / seed.OpsPerSecond : null;
+        return results.Select(r => r with
         {
-            var seed = results.FirstOrDefault(s => s.Target == seedName && s.Workload == r.Workload);
-            return r with { RatioToSeed = seed is { OpsPerSecond: > 0 } ? r.OpsPerSecond / seed.OpsPerSecond : null };
+            RatioToSeed = RatioTo(r, seedName),
+            RatioToSeedSql = r.Server == StoreServer.PostgreSQL ? RatioTo(r, seedSqlName) : null,
         }).ToList();
+    }
 
     public static string Markdown(IReadOnlyList<Measurement> results, BenchmarkOptions options)
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()}, .NET {Environment.Version}); " +
-            $"{options.Concurrency} concurrent callers (count: 1), each cell the median of {options.Rounds} rounds of {options.DurationSeconds:0.#} s after a warm-up round (targets interleaved), {options.Sessions:N0} sessions, {options.CountSessions:N0} more stored before count; KB allocated/op is in the benchmark process (the caller's side; co-hosted, the silo too); Redis CPU µs/op is the redis-server's CPU time per operation (— where operations include unmeasured setup); " +
+            $"{options.Concurrency} concurrent callers (count: 1), each cell the median of {options.Rounds} rounds of {options.DurationSeconds:0.#} s after a warm-up round (targets interleaved), {options.Sessions:N0} sessions, {options.CountSessions:N0} more stored before count; × seed (SQL): PostgreSQL rows against the seed's SQL store; KB allocated/op is in the benchmark process (the caller's side; co-hosted, the silo too); store CPU µs/op is the CPU time per operation of the server the row keeps its sessions in: the redis-server, or on PostgreSQL the postmaster and all its backends (— where operations include unmeasured setup); " +
             $"hit ratio is the near cache's hits / (hits + misses) in the frontends (— for the peers and where the workload is not mostly validations); " +
             $"realistic: {options.Sessions:N0} sessions, each validated about once a second ({options.Sessions:N0} ops/s offered; ops/s is what was served), each target's rounds back to back after a warm-up of {options.RealisticWarmUp.TotalSeconds:0.#} s; " +
             $"revoke: {BenchmarkOptions.RevokeCallers} callers, latency and ops/s of the revoke alone (the setup and the check after it are not counted); one frozen: {options.FrozenSessions:N0} revokes at once, right after the SIGSTOP, in one round{(options.Smoke ? "; SMOKE RUN, not a measurement" : "")}.");
         text.AppendLine();
-        text.AppendLine("| workload | target | ops/s | rounds' range | p50 ms | p99 ms | p99.9 ms | × seed (GET) | hit ratio | KB allocated/op | Redis CPU µs/op | errors |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        text.AppendLine("| workload | target | ops/s | rounds' range | p50 ms | p99 ms | p99.9 ms | × seed (GET) | × seed (SQL) | hit ratio | KB allocated/op | store CPU µs/op | errors |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
             text.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Workload} | {r.Target} | {r.OpsPerSecond:N0} | {r.MinOpsPerSecond:N0}–{r.MaxOpsPerSecond:N0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {r.P999Ms:0.000} | {(r.RatioToSeed is { } ratio ? ratio.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—")} | {(r.HitRatio is { } hits ? hits.ToString("0.0%", CultureInfo.InvariantCulture) : "—")} | {r.AllocatedBytesPerOperation / 1024:0.0} | {(r.RedisCpuMicrosecondsPerOperation is { } redisCpu ? redisCpu.ToString("0.0", CultureInfo.InvariantCulture) : "—")} | {r.Errors} |");
+                $"| {r.Workload} | {r.Target} | {r.OpsPerSecond:N0} | {r.MinOpsPerSecond:N0}–{r.MaxOpsPerSecond:N0} | {r.P50Ms:0.000} | {r.P99Ms:0.000} | {r.P999Ms:0.000} | {Ratio(r.RatioToSeed)} | {Ratio(r.RatioToSeedSql)} | {(r.HitRatio is { } hits ? hits.ToString("0.0%", CultureInfo.InvariantCulture) : "—")} | {r.AllocatedBytesPerOperation / 1024:0.0} | {(r.StoreCpuMicrosecondsPerOperation is { } storeCpu ? storeCpu.ToString("0.0", CultureInfo.InvariantCulture) : "—")} | {r.Errors} |");
         }
 
         return text.ToString();
     }
+
+    private static string Ratio(double? ratio) => ratio is { } value ? value.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—";
 
     public static void Write(IReadOnlyList<Measurement> results, BenchmarkOptions options, TextWriter console)
     {

@@ -4,9 +4,9 @@ using System.Runtime.CompilerServices;
 namespace SessionGrains.Benchmarks;
 
 /// <summary>
-/// Runs every workload against every target that supports it, in one run on one redis-server (each
-/// target in its own database or key prefix, so nobody flushes the cluster's membership table), and
-/// prints and saves the table.
+/// Runs every workload against every target that supports it, in one run on one redis-server and one
+/// PostgreSQL server (each target in its own database or key prefix, so nobody flushes the cluster's
+/// membership table), and prints and saves the table.
 /// </summary>
 internal static class BenchmarkRunner
 {
@@ -43,24 +43,37 @@ internal static class BenchmarkRunner
     {
         var total = Stopwatch.StartNew();
         await using var redis = await RedisProcess.StartAsync();
+        await using var postgres = await PostgresProcess.StartAsync(installMissing: true);
         var seed = new SeedRedisStore(redis.Connection.GetDatabase(1), sliding: false);
         var seedSliding = new SeedRedisStore(redis.Connection.GetDatabase(1), sliding: true);
         await using var redisCache = new RedisCacheTarget(redis.ConfigurationString(2));
-        log.WriteLine("Starting the silo process and the co-hosted silo...");
+        // The seed's SQL store and SessionGrains on PostgreSQL, each in a database of its own on the one server.
+        await using var seedSql = await SeedSqlStore.StartAsync(await postgres.CreateDatabaseAsync());
+        var onPostgres = ClusterStore.Postgres(await postgres.CreateDatabaseAsync());
+        await PostgresSchema.MigrateAsync(onPostgres.ConnectionString);
+        log.WriteLine("Starting the silo processes and the co-hosted silo...");
+        // The two silo processes start side by side: each takes seconds. (Should the Redis one fail, the process-exit
+        // handler still stops the other.)
+        var startingExternalPostgres = SessionGrainsTarget.StartExternalAsync(onPostgres, nearCache: false);
         // Today's path (no near cache) and a frontend with it, both clients of the same silo process.
-        await using var external = await SessionGrainsTarget.StartExternalAsync(redis.ConfigurationString(0), nearCache: false);
-        await using var externalCached = await external.StartFrontendAsync("SessionGrains, external client" + SessionGrainsTarget.CacheSuffix(true), nearCache: true);
+        var onRedis = ClusterStore.Redis(redis.ConfigurationString(0));
+        await using var external = await SessionGrainsTarget.StartExternalAsync(onRedis, nearCache: false);
+        await using var externalCached = await external.StartFrontendAsync(SessionGrainsTarget.ExternalName(onRedis, silos: 1, nearCache: true), nearCache: true);
         await using var coHostedCached = options.CoHostedCache != CacheRows.Off ? await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0), nearCache: true) : null;
         await using var coHosted = options.CoHostedCache != CacheRows.On ? await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0), nearCache: false) : null;
-        await using var scaledOut = options.Silos > 1 ? await SessionGrainsTarget.StartExternalAsync(redis.ConfigurationString(0), options.Silos) : null;
+        await using var scaledOut = options.Silos > 1 ? await SessionGrainsTarget.StartExternalAsync(onRedis, options.Silos) : null;
+        await using var externalPostgres = await startingExternalPostgres;
+        await using var externalPostgresCached = await externalPostgres.StartFrontendAsync(SessionGrainsTarget.ExternalName(onPostgres, silos: 1, nearCache: true), nearCache: true);
         // Three frontends of the same silo, behind round robin: the external clients above and two more each.
         var frontendRows = options.Runs(Workload.Realistic) || options.Runs(Workload.Revoke) || options.Runs(Workload.RevokeFrozen);
         await using var frontendsCached = frontendRows ? await FrontendsTarget.StartAsync(externalCached, nearCache: true) : null;
         await using var frontends = frontendRows ? await FrontendsTarget.StartAsync(external, nearCache: false) : null;
-        ISessionTarget?[] maybeStores = [seed, redisCache, externalCached, external, scaledOut, coHostedCached, coHosted, frontendsCached, frontends];
+        ISessionTarget?[] maybeStores = [seed, redisCache, externalCached, external, scaledOut, coHostedCached, coHosted, frontendsCached, frontends, seedSql, externalPostgresCached, externalPostgres];
         var stores = maybeStores.OfType<ISessionTarget>().ToArray();
         var floor = new GrainCallFloorTarget(external);
-        ISessionTarget[] targets = [seed, seedSliding, .. stores.Skip(1), floor];
+        // The PostgreSQL rows last in each workload, after the floor.
+        ISessionTarget[] targets = [seed, seedSliding, .. stores.Skip(1).Where(t => t.Server == StoreServer.Redis), floor, .. stores.Where(t => t.Server == StoreServer.PostgreSQL)];
+        Func<Task<double>> CpuSeconds(ISessionTarget target) => target.Server == StoreServer.PostgreSQL ? postgres.CpuSecondsAsync : redis.CpuSecondsAsync;
 
         var results = new List<Measurement>();
 
@@ -82,7 +95,7 @@ internal static class BenchmarkRunner
                 var first = round % measuring.Count;
                 foreach (var target in measuring.Skip(first).Concat(measuring.Take(first)))
                 {
-                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, concurrency ?? options.Concurrency, options.Duration, operationFor(target), redis.CpuSecondsAsync,
+                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, concurrency ?? options.Concurrency, options.Duration, operationFor(target), target.Server, CpuSeconds(target),
                         nearCache: workload.Validates ? target.ReadNearCache : null);
                     if (round > 0)
                     {
@@ -111,7 +124,7 @@ internal static class BenchmarkRunner
                 var rounds = new List<Measurement>();
                 for (var round = 0; round <= options.Rounds; round++)
                 {
-                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, callers, round == 0 ? options.RealisticWarmUp : options.Duration, operation, redis.CpuSecondsAsync,
+                    var measurement = await LoadRunner.MeasureAsync(target.Name, workload, callers, round == 0 ? options.RealisticWarmUp : options.Duration, operation, target.Server, CpuSeconds(target),
                         warmUp: TimeSpan.Zero, offeredRate: rate, nearCache: target.ReadNearCache);
                     if (round > 0)
                     {
@@ -279,15 +292,17 @@ internal static class BenchmarkRunner
             }
 
             return setup.Elapsed;
-        });
+        }, concurrency: options.Smoke ? 2 : null); // smoke: an operation's setup outlasts a round, and the last ones run on after it
 
-        // Count is a monitoring call: one caller. The seed's database (its own, number 1) is emptied and refilled
-        // to exactly the stated size; SessionGrains' counts are shard sums whatever is stored.
+        // Count is a monitoring call: one caller. The seeds' databases (their own: Redis number 1, the SQL store's)
+        // are emptied and refilled to exactly the stated size; SessionGrains' counts are shard sums whatever is stored.
         if (options.Runs(Workload.Count))
         {
             log.WriteLine($"Storing {options.CountSessions:N0} sessions for the count workload...");
             await redis.Connection.GetServers()[0].FlushDatabaseAsync(1);
             await seed.StoreManyAsync(options.CountSessions);
+            await seedSql.ClearAsync();
+            await seedSql.StoreManyAsync(options.CountSessions);
             await (coHosted ?? coHostedCached)!.StoreManyAsync(options.CountSessions);
         }
 
@@ -298,7 +313,7 @@ internal static class BenchmarkRunner
         }, concurrency: 1);
 
         log.WriteLine($"Done in {total.Elapsed.TotalMinutes:0.0} min.");
-        return BenchmarkReport.WithRatios(results, seed.Name);
+        return BenchmarkReport.WithRatios(results, seed.Name, seedSql.Name);
     }
 
     /// <summary>

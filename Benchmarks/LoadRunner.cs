@@ -8,6 +8,12 @@ internal sealed record class Measurement(string Target, string Workload, long Op
     /// <summary>Throughput relative to the seed design in the same workload (null when the seed has no row).</summary>
     public double? RatioToSeed { get; init; }
 
+    /// <summary>For a row on PostgreSQL: throughput relative to the seed's SQL store in the same workload (null on Redis, or when that store has no row).</summary>
+    public double? RatioToSeedSql { get; init; }
+
+    /// <summary>The server this row's target keeps its sessions in, whose CPU <see cref="StoreCpuMicrosecondsPerOperation"/> is.</summary>
+    public StoreServer Server { get; init; } = StoreServer.Redis;
+
     /// <summary>How many rounds this row is the median of, and the slowest and fastest of them.</summary>
     public int Rounds { get; init; } = 1;
 
@@ -22,11 +28,12 @@ internal sealed record class Measurement(string Target, string Workload, long Op
     public double AllocatedBytesPerOperation { get; init; }
 
     /// <summary>
-    /// CPU time the redis-server process spent per operation while this target ran alone (every operation of the
-    /// round, warm-up included): what each design costs the one single-threaded server they all share. Null where
-    /// the operations do unmeasured setup (delete-all creates its 50 sessions first), whose Redis time cannot be told apart.
+    /// CPU time the <see cref="Server"/> spent per operation while this target ran alone (every operation of the
+    /// round, warm-up included): the redis-server process (what each design costs the one single-threaded server
+    /// they all share), or PostgreSQL's postmaster and all its backends. Null where the operations do unmeasured
+    /// setup (delete-all creates its 50 sessions first), whose store time cannot be told apart.
     /// </summary>
-    public double? RedisCpuMicrosecondsPerOperation { get; init; }
+    public double? StoreCpuMicrosecondsPerOperation { get; init; }
 
     /// <summary>Near-cache hits / (hits + misses) in the measured part; null for a store without a near cache or a workload that is not mostly validations.</summary>
     public double? HitRatio { get; init; }
@@ -45,15 +52,16 @@ internal sealed record class Measurement(string Target, string Workload, long Op
 internal static class LoadRunner
 {
     /// <param name="operation">One operation; gets the caller's index and random source; returns the time not to count (setup inside the operation).</param>
-    /// <param name="redisCpuSeconds">Reads the redis-server's CPU time so far.</param>
+    /// <param name="server">The server the target keeps its sessions in.</param>
+    /// <param name="storeCpuSeconds">Reads that server's CPU time so far.</param>
     /// <param name="warmUp">Unrecorded time before the measured <paramref name="duration"/>; default a fifth of it, at most a second.</param>
     /// <param name="offeredRate">Operations per second over all callers; null: closed loop, as fast as answers come.</param>
     /// <param name="nearCache">Reads the target's near-cache counts, for the hit ratio; null: no hit ratio.</param>
     public static async Task<Measurement> MeasureAsync(
-        string target, Workload workload, int concurrency, TimeSpan duration, Func<int, Random, Task<TimeSpan>> operation, Func<Task<double>> redisCpuSeconds,
+        string target, Workload workload, int concurrency, TimeSpan duration, Func<int, Random, Task<TimeSpan>> operation, StoreServer server, Func<Task<double>> storeCpuSeconds,
         TimeSpan? warmUp = null, double? offeredRate = null, Func<NearCacheCounts?>? nearCache = null)
     {
-        var redisCpuAtStart = await redisCpuSeconds();
+        var storeCpuAtStart = await storeCpuSeconds();
         var operations = 0L;
         var setupExcluded = false;
         var warmUpTime = warmUp ?? TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(1).Ticks, duration.Ticks / 5));
@@ -123,7 +131,7 @@ internal static class LoadRunner
             }
         })));
 
-        var redisCpu = await redisCpuSeconds() - redisCpuAtStart;
+        var storeCpu = await storeCpuSeconds() - storeCpuAtStart;
         var allocated = allocatedAtWarmUpEnd < 0 ? 0 : GC.GetTotalAllocatedBytes() - allocatedAtWarmUpEnd;
         var cache = nearCache?.Invoke() is { } counts && cacheAtWarmUpEnd is { } atWarmUpEnd ? counts.Since(atWarmUpEnd) : (NearCacheCounts?)null;
         var all = latencies.SelectMany(l => l).Order().ToArray();
@@ -134,7 +142,8 @@ internal static class LoadRunner
             busySeconds > 0 ? all.Length / busySeconds : 0, Percentile(all, 0.50), Percentile(all, 0.99), Percentile(all, 0.999))
         {
             AllocatedBytesPerOperation = all.Length + errors > 0 ? (double)allocated / (all.Length + errors) : 0,
-            RedisCpuMicrosecondsPerOperation = operations > 0 && !setupExcluded ? redisCpu * 1e6 / operations : null,
+            Server = server,
+            StoreCpuMicrosecondsPerOperation = operations > 0 && !setupExcluded ? storeCpu * 1e6 / operations : null,
             HitRatio = cache?.HitRatio,
             NearCacheHits = cache?.Hits ?? 0,
             NearCacheMisses = cache?.Misses ?? 0,

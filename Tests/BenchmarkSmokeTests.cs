@@ -21,10 +21,11 @@ public sealed class BenchmarkSmokeTests
 
             string[] sessionGrains = ["SessionGrains, external client, cache on", "SessionGrains, external client, cache off", "SessionGrains, co-hosted, cache on", "SessionGrains, co-hosted, cache off"];
             string[] frontends = ["SessionGrains, 3 frontends, cache on", "SessionGrains, 3 frontends, cache off"];
-            string[] rowsChecked = ["seed design (GET)", .. sessionGrains, .. frontends];
+            string[] onPostgres = ["seed design, SQL (PostgreSQL)", "SessionGrains on PostgreSQL, external client, cache on", "SessionGrains on PostgreSQL, external client, cache off"];
+            string[] rowsChecked = ["seed design (GET)", .. sessionGrains, .. frontends, .. onPostgres];
             foreach (var workload in Workload.All)
             {
-                string[] expected = workload.ForFrontends ? frontends : workload == Workload.Realistic ? ["seed design (GET)", .. frontends] : ["seed design (GET)", .. sessionGrains];
+                string[] expected = workload.ForFrontends ? frontends : workload == Workload.Realistic ? ["seed design (GET)", .. frontends] : ["seed design (GET)", .. sessionGrains, .. onPostgres];
                 Assert.Equal(expected.Order(), measurements.Where(m => m.Workload == workload.Name && rowsChecked.Contains(m.Target)).Select(m => m.Target).Order());
             }
 
@@ -43,14 +44,24 @@ public sealed class BenchmarkSmokeTests
                 var validating = Workload.All.Single(w => w.Name == m.Workload).Validates && m.Target.StartsWith("SessionGrains", StringComparison.Ordinal);
                 Assert.Equal(validating, m.HitRatio is not null);
             });
-            Assert.All(measurements.Where(m => m.Target == "seed design (GET)"), m =>
+            // Each seed's CPU is its own server's: Redis for the Redis store, PostgreSQL (postmaster and backends) for the SQL one.
+            foreach (var (seed, server) in new[] { ("seed design (GET)", StoreServer.Redis), ("seed design, SQL (PostgreSQL)", StoreServer.PostgreSQL) })
             {
-                Assert.Equal(1.0, m.RatioToSeed);
-                Assert.True(m.RedisCpuMicrosecondsPerOperation > 0 || m.Workload == Workload.DeleteAllForUser.Name, $"{m.Workload}: the seed's Redis CPU was not measured");
-            });
-            Assert.All(measurements.Where(m => m.Workload == Workload.DeleteAllForUser.Name), m => Assert.Null(m.RedisCpuMicrosecondsPerOperation));
-            Assert.Contains("| × seed (GET) | hit ratio | KB allocated/op | Redis CPU µs/op | errors |", await File.ReadAllTextAsync(Path.Combine(results, "smoke.md"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
-            Assert.True(File.Exists(Path.Combine(results, "smoke.json")));
+                Assert.All(measurements.Where(m => m.Target == seed), m =>
+                {
+                    Assert.Equal(server, m.Server);
+                    Assert.True(m.StoreCpuMicrosecondsPerOperation > 0 || m.Workload == Workload.DeleteAllForUser.Name, $"{seed} / {m.Workload}: the store's CPU was not measured");
+                });
+            }
+
+            Assert.All(measurements.Where(m => m.Target == "seed design (GET)"), m => Assert.Equal(1.0, m.RatioToSeed));
+            Assert.All(measurements.Where(m => m.Target == "seed design, SQL (PostgreSQL)"), m => Assert.Equal(1.0, m.RatioToSeedSql));
+            // A ratio to the seed's SQL store on every PostgreSQL row and on no other.
+            Assert.All(measurements, m => Assert.Equal(onPostgres.Contains(m.Target), m.RatioToSeedSql is not null));
+            Assert.All(measurements, m => Assert.Equal(onPostgres.Contains(m.Target) ? StoreServer.PostgreSQL : StoreServer.Redis, m.Server));
+            Assert.All(measurements.Where(m => m.Workload == Workload.DeleteAllForUser.Name), m => Assert.Null(m.StoreCpuMicrosecondsPerOperation));
+            Assert.Contains("| × seed (GET) | × seed (SQL) | hit ratio | KB allocated/op | store CPU µs/op | errors |", await File.ReadAllTextAsync(Path.Combine(results, "smoke.md"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
+            Assert.Contains("\"Server\": \"PostgreSQL\"", await File.ReadAllTextAsync(Path.Combine(results, "smoke.json"), TestContext.Current.CancellationToken), StringComparison.Ordinal);
         }
         finally
         {

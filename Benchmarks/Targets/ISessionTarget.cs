@@ -5,6 +5,9 @@ internal interface ISessionTarget : IAsyncDisposable
 {
     string Name { get; }
 
+    /// <summary>The server this target keeps its sessions in, whose CPU time its rows report.</summary>
+    StoreServer Server => StoreServer.Redis;
+
     /// <summary>Workloads this target has an operation for (the seed has no sliding count, RedisCache no user index).</summary>
     bool Supports(Workload workload);
 
@@ -26,4 +29,12 @@ internal interface ISessionTarget : IAsyncDisposable
 
     /// <summary>The near cache's hits and misses so far in this target's frontends; null for a store without one (the peers).</summary>
     NearCacheCounts? ReadNearCache() => null;
+}
+
+/// <summary>A server the targets keep their sessions in.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<StoreServer>))]
+internal enum StoreServer
+{
+    Redis,
+    PostgreSQL,
 }

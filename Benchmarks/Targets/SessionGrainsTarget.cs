@@ -12,7 +12,8 @@ namespace SessionGrains.Benchmarks;
 /// <summary>
 /// SessionGrains through <see cref="ISessionStore"/>, in its two deployments: a frontend with an Orleans
 /// client talking to a separate silo process (<see cref="StartExternalAsync"/>), and a host app with the
-/// silo in its own process (<see cref="StartCoHostedAsync"/>). Both keep state and reminders in Redis.
+/// silo in its own process (<see cref="StartCoHostedAsync"/>). Both keep state and reminders in Redis; the
+/// external one can keep them in PostgreSQL instead (<see cref="ClusterStore"/>).
 /// Each store is configured from a <c>SessionStore</c> section, as a deployed one is, with its near cache
 /// switched on or off by <see cref="NearCacheSetting"/>.
 /// </summary>
@@ -26,9 +27,9 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     private readonly IHost _host;
     private readonly IReadOnlyList<Process> _silos;
     private readonly NearCacheCounters _nearCache;
-    private readonly (string Redis, string ServiceId)? _cluster;
+    private readonly (ClusterStore Store, string ServiceId)? _cluster;
 
-    private SessionGrainsTarget(string name, IHost host, IReadOnlyList<Process> silos, (string Redis, string ServiceId)? cluster = null)
+    private SessionGrainsTarget(string name, IHost host, IReadOnlyList<Process> silos, (ClusterStore Store, string ServiceId)? cluster = null)
     {
         Name = name;
         _host = host;
@@ -42,6 +43,8 @@ internal sealed class SessionGrainsTarget : ISessionTarget
 
     public string Name { get; }
 
+    public StoreServer Server => _cluster?.Store.Server ?? StoreServer.Redis;
+
     public ISessionStore Store { get; }
 
     /// <summary>The Orleans client (external) or the silo's grain factory (co-hosted) under the store.</summary>
@@ -54,46 +57,50 @@ internal sealed class SessionGrainsTarget : ISessionTarget
 
     public NearCacheCounts? ReadNearCache() => _nearCache.Read();
 
-    /// <summary>An Orleans client (the frontend) and <paramref name="silos"/> silo processes clustered through Redis.</summary>
-    public static async Task<SessionGrainsTarget> StartExternalAsync(string redis, int silos = 1, bool nearCache = false)
+    /// <summary>An Orleans client (the frontend) and <paramref name="silos"/> silo processes clustered through <paramref name="store"/> (on PostgreSQL: a migrated database).</summary>
+    public static async Task<SessionGrainsTarget> StartExternalAsync(ClusterStore store, int silos = 1, bool nearCache = false)
     {
         var serviceId = $"bench-external-{silos}";
         var processes = new List<Process>();
         for (var i = 0; i < silos; i++)
         {
-            processes.Add(await StartSiloAsync(redis, serviceId));
+            processes.Add(await StartSiloAsync(store, serviceId));
         }
 
-        var name = (silos == 1 ? "SessionGrains, external client" : $"SessionGrains, external client, {silos} silos") + CacheSuffix(nearCache);
-        return await StartClientAsync(name, redis, serviceId, nearCache, processes);
+        return await StartClientAsync(ExternalName(store, silos, nearCache), store, serviceId, nearCache, processes);
     }
+
+    /// <summary>The row name of an external client: "SessionGrains, external client, cache on"; "SessionGrains on PostgreSQL, ..." on PostgreSQL.</summary>
+    public static string ExternalName(ClusterStore store, int silos, bool nearCache) =>
+        (store.Server == StoreServer.PostgreSQL ? "SessionGrains on PostgreSQL" : "SessionGrains")
+        + (silos == 1 ? ", external client" : $", external client, {silos} silos") + CacheSuffix(nearCache);
 
     /// <summary>Another frontend (its own host, Orleans client and store) of this external target's silos, which stay this target's.</summary>
     public Task<SessionGrainsTarget> StartFrontendAsync(string name, bool nearCache) =>
-        _cluster is { } cluster ? StartClientAsync(name, cluster.Redis, cluster.ServiceId, nearCache, silos: []) : throw new InvalidOperationException("Only an external target has silos to connect to.");
+        _cluster is { } cluster ? StartClientAsync(name, cluster.Store, cluster.ServiceId, nearCache, silos: []) : throw new InvalidOperationException("Only an external target has silos to connect to.");
 
     /// <summary>The settings a frontend process of this external target's cluster needs, as environment variables.</summary>
     public IReadOnlyDictionary<string, string?> FrontendEnvironment(bool nearCache) =>
         _cluster is { } cluster
-            ? FrontendSettings(cluster.Redis, cluster.ServiceId, nearCache).ToDictionary(s => SessionClusterOptions.SectionName + "__" + s.Key.Replace(":", "__", StringComparison.Ordinal), s => s.Value)
+            ? FrontendSettings(cluster.Store, cluster.ServiceId, nearCache).ToDictionary(s => SessionClusterOptions.SectionName + "__" + s.Key.Replace(":", "__", StringComparison.Ordinal), s => s.Value)
             : throw new InvalidOperationException("Only an external target has silos to connect to.");
 
     public static string CacheSuffix(bool nearCache) => nearCache ? ", cache on" : ", cache off";
 
-    private static async Task<SessionGrainsTarget> StartClientAsync(string name, string redis, string serviceId, bool nearCache, IReadOnlyList<Process> silos)
+    private static async Task<SessionGrainsTarget> StartClientAsync(string name, ClusterStore store, string serviceId, bool nearCache, IReadOnlyList<Process> silos)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSessionGrainsClient(Section(FrontendSettings(redis, serviceId, nearCache)));
+        builder.Services.AddSessionGrainsClient(Section(FrontendSettings(store, serviceId, nearCache)));
         var host = builder.Build();
         await host.StartAsync();
-        return new SessionGrainsTarget(name, host, silos, (redis, serviceId));
+        return new SessionGrainsTarget(name, host, silos, (store, serviceId));
     }
 
     /// <summary>A frontend's <c>SessionStore</c> settings (keys relative to the section).</summary>
-    private static Dictionary<string, string?> FrontendSettings(string redis, string serviceId, bool nearCache) => new(StringComparer.Ordinal)
+    private static Dictionary<string, string?> FrontendSettings(ClusterStore store, string serviceId, bool nearCache) => new(StringComparer.Ordinal)
     {
-        ["Redis"] = redis,
+        [store.Setting] = store.ConnectionString,
         ["ServiceId"] = serviceId,
         ["ClusterId"] = serviceId,
         ["TokenKeys"] = TokenKeys,
@@ -107,7 +114,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
             .Build()
             .GetSection(SessionClusterOptions.SectionName);
 
-    private static async Task<Process> StartSiloAsync(string redis, string serviceId)
+    private static async Task<Process> StartSiloAsync(ClusterStore store, string serviceId)
     {
         var (siloPort, gatewayPort, httpPort) = (RedisProcess.FreePort(), RedisProcess.FreePort(), RedisProcess.FreePort());
         var directory = SiloDirectory();
@@ -120,7 +127,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
             UseShellExecute = false,
             Environment =
             {
-                ["SessionStore__Redis"] = redis,
+                [SessionClusterOptions.SectionName + "__" + store.Setting] = store.ConnectionString,
                 ["SessionStore__TokenKeys"] = TokenKeys,
                 ["SessionStore__ServiceId"] = serviceId,
                 ["SessionStore__ClusterId"] = serviceId,
@@ -277,4 +284,21 @@ internal sealed class SessionGrainsTarget : ISessionTarget
             ? directory
             : throw new InvalidOperationException($"{assembly} was not found in {directory}: build the solution first.");
     }
+}
+
+/// <summary>
+/// Where a SessionGrains cluster keeps its state: the <c>SessionStore</c> setting that names it (<c>Redis</c> or
+/// <c>Postgres</c>) and its value, a connection string that may hold a password (so never printed, not even by <see cref="ToString"/>).
+/// </summary>
+internal sealed record class ClusterStore(StoreServer Server, string ConnectionString)
+{
+    public static ClusterStore Redis(string configuration) => new(StoreServer.Redis, configuration);
+
+    /// <param name="connectionString">A database migrated with <see cref="PostgresSchema.MigrateAsync"/>.</param>
+    public static ClusterStore Postgres(string connectionString) => new(StoreServer.PostgreSQL, connectionString);
+
+    /// <summary>The setting's key in the <c>SessionStore</c> section.</summary>
+    public string Setting => Server == StoreServer.PostgreSQL ? nameof(SessionClusterOptions.Postgres) : nameof(SessionClusterOptions.Redis);
+
+    public override string ToString() => Server.ToString();
 }
