@@ -74,7 +74,7 @@ internal sealed record class BenchmarkOptions
                 "--scale" => options with { ScaleSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--co-hosted-cache" => options with { CoHostedCache = Enum.TryParse<CacheRows>(Next(), ignoreCase: true, out var rows) && Enum.IsDefined(rows) ? rows : throw new ArgumentException("--co-hosted-cache is on, off or both.") },
                 "--realistic-warm-up" => options with { RealisticWarmUp = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture)) },
-                "--smoke" => options with { Smoke = true, DurationSeconds = 0.25, Rounds = 2, Sessions = 200, Concurrency = 8, CountSessions = 500, RealisticWarmUp = TimeSpan.FromSeconds(0.5) },
+                "--smoke" => options with { Smoke = true, DurationSeconds = 0.2, Rounds = 2, Sessions = 200, Concurrency = 8, CountSessions = 500, RealisticWarmUp = TimeSpan.FromSeconds(0.5) },
                 _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --rounds, --sessions, --concurrency, --count-sessions, --results, --only, --silos N, --co-hosted-cache on|off|both, --realistic-warm-up S, --smoke or --scale N."),
             };
         }
