@@ -49,6 +49,16 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         Assert.Equal(2, await rows.CountAsync());
         Assert.Contains("this device", await laptopPage.Locator("tr.this").InnerTextAsync(), StringComparison.Ordinal);
         Assert.Contains("Chrome on Android", await laptopPage.Locator("tbody tr:not(.this)").InnerTextAsync(), StringComparison.Ordinal);
+
+        // Times read as people read them, the exact one in the browser's own zone on hover; nothing wraps.
+        var lastActive = laptopPage.Locator("tr.this td:nth-child(4) time");
+        Assert.Equal("just now", await lastActive.InnerTextAsync());
+        var exact = await lastActive.GetAttributeAsync("title");
+        Assert.True(exact is not null && !exact.EndsWith('Z') && exact.Contains(DateTime.UtcNow.Year.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal), $"the exact time on hover was '{exact}'");
+        Assert.True(DateTimeOffset.TryParse(await lastActive.GetAttributeAsync("datetime"), System.Globalization.CultureInfo.InvariantCulture, out _));
+        var oneLine = (await laptopPage.Locator("form[action*=SignOutOthers] button").BoundingBoxAsync())!.Height;
+        Assert.Equal(oneLine, (await laptopPage.Locator("tbody tr:not(.this) button").BoundingBoxAsync())!.Height, 0.5);
+        Assert.Equal((await laptopPage.Locator("th").First.BoundingBoxAsync())!.Height, (await laptopPage.Locator("th:nth-child(2)").BoundingBoxAsync())!.Height, 0.5);
         await laptopPage.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "devices-two.png"), FullPage = true });
 
         // The sign-out posts and comes back to this page: wait for the list it shows then, not for a URL it already had.
@@ -60,6 +70,21 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         Assert.Contains("/SignIn", phonePage.Url, StringComparison.Ordinal);
         await laptopPage.GotoAsync("/");
         Assert.Contains("Hello, carol", await laptopPage.ContentAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(10, "just now")]
+    [InlineData(50, "1 minute ago")]
+    [InlineData(150, "3 minutes ago")]
+    [InlineData(3599, "1 hour ago")]
+    [InlineData(7 * 3600, "7 hours ago")]
+    [InlineData(30 * 3600, "1 day ago")]
+    [InlineData(-29 * 60, "in 29 minutes")]
+    [InlineData(-12 * 3600, "in 12 hours")]
+    public void A_moment_reads_as_the_largest_whole_unit_before_or_after_now(int secondsAgo, string expected)
+    {
+        var now = new DateTimeOffset(2026, 12, 2, 12, 0, 0, TimeSpan.Zero);
+        Assert.Equal(expected, SessionGrains.WebFrontend.FrontendPageModel.Relative(now.AddSeconds(-secondsAgo), now));
     }
 
     [Fact]
