@@ -53,7 +53,7 @@ internal sealed partial class SessionGrainStorage(
 
         // Inside the grain's call: with Orleans' activity propagation on, a frontend's trace shows its session call
         // and the storage time under it. Only the storage and the operation are tagged, never the grain (a session id).
-        using var activity = Activities.StartActivity($"{operation} {name}", System.Diagnostics.ActivityKind.Client);
+        using var activity = Activities.HasListeners() ? Activities.StartActivity($"{operation} {name}", System.Diagnostics.ActivityKind.Client) : null;
         activity?.SetTag("db.operation.name", operation);
         activity?.SetTag("sessiongrains.storage", name);
         try
