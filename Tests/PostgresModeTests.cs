@@ -144,7 +144,13 @@ public sealed class PostgresModeTests(PostgresClusterFixture fixture, PostgresSe
         // What a silo crash does to a bucket's last second of adds: the buckets (flushed on deactivation) and their
         // reminders are gone, so nothing will check the session.
         await WaitAsync(async () => await ScalarAsync<long>(database, "SELECT count(*) FROM orleansstorage WHERE graintypestring = 'bucket-page'") > 0, TimeSpan.FromSeconds(10));
-        await cluster.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, Ct);
+        // Every bucket deactivated first (its flush done): one still active would hold the ids in memory.
+        await WaitAsync(async () =>
+        {
+            await cluster.Grains.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero, Ct);
+            return await cluster.ActivationsAsync(typeof(SessionExpiryBucketGrain)) == 0;
+        }, TimeSpan.FromSeconds(20));
+        Assert.Equal(0, await cluster.ActivationsAsync(typeof(SessionExpiryBucketGrain)));
         await ScalarAsync<long>(database, "WITH gone AS (DELETE FROM orleansstorage WHERE graintypestring IN ('bucket', 'bucket-page') RETURNING 1) SELECT count(*) FROM gone");
         await ScalarAsync<long>(database, "WITH gone AS (DELETE FROM orleansreminderstable WHERE remindername = 'due' RETURNING 1) SELECT count(*) FROM gone");
         cluster.Time.Advance(TimeSpan.FromSeconds(3));
