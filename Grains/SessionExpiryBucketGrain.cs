@@ -28,9 +28,6 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
     private const string ReminderName = "due";
     private const string PageStateName = "bucket-page";
 
-    // Sessions checked at once when the bucket fires: enough to overlap storage reads, few enough to pace them.
-    private const int ChecksInFlight = 32;
-
     private static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
 
     // Fallback period: a bucket whose checks failed (storage down) tries again this often.
@@ -126,31 +123,15 @@ internal sealed partial class SessionExpiryBucketGrain : Grain, ISessionExpiryBu
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        var failed = 0;
-        foreach (var chunk in _sessionIds.ToList().Chunk(ChecksInFlight))
+        // The failed ones stay in the bucket; the reminder comes back after RetryPeriod.
+        var checking = _sessionIds.ToList();
+        var (failed, firstFailure) = await ExpiryChecks.RunAsync(GrainFactory, checking);
+        if (firstFailure is not null)
         {
-            var checks = chunk.Select(id => GrainFactory.SessionLifecycle(id).CheckExpiryAsync()).ToArray();
-            try
-            {
-                await Task.WhenAll(checks);
-            }
-            catch (Exception exception)
-            {
-                // The failed ones stay in the bucket; the reminder comes back after RetryPeriod.
-                if (failed++ == 0)
-                {
-                    Log.CheckFailed(_logger, exception, BucketKey);
-                }
-            }
-
-            for (var i = 0; i < chunk.Length; i++)
-            {
-                if (checks[i].IsCompletedSuccessfully)
-                {
-                    _sessionIds.Remove(chunk[i]);
-                }
-            }
+            Log.CheckFailed(_logger, firstFailure, BucketKey);
         }
+
+        _sessionIds.ExceptWith(checking.Except(failed, StringComparer.Ordinal));
 
         // What is left (checks that failed) is written again as one new page before the pages it came from are
         // deleted: a crash in between leaves an id in two pages, never in none.

@@ -35,9 +35,6 @@ internal sealed partial class PostgresSweepGrain(
 
     internal const int RowsPerPass = 10_000;
 
-    // Sessions checked at once, as a bucket does.
-    private const int ChecksInFlight = 32;
-
     private const string StaleSessions = """
         SELECT grainidextensionstring, modifiedon FROM orleansstorage
         WHERE serviceid = @service AND graintypestring = 'session' AND grainidextensionstring IS NOT NULL
@@ -54,25 +51,13 @@ internal sealed partial class PostgresSweepGrain(
     public async Task<int> SweepAsync(TimeSpan staleAfter)
     {
         var stale = await ReadStaleAsync(staleAfter);
-        var failed = 0;
-        foreach (var chunk in stale.Chunk(ChecksInFlight))
-        {
-            var checks = chunk.Select(row => GrainFactory.SessionLifecycle(row.SessionId).CheckExpiryAsync()).ToList();
-            try
-            {
-                await Task.WhenAll(checks);
-            }
-            catch (Exception exception) when (exception is not OperationCanceledException)
-            {
-                failed += checks.Count(c => c.IsFaulted);
-            }
-        }
+        var (failed, _) = await ExpiryChecks.RunAsync(GrainFactory, stale.Select(row => row.SessionId).ToList());
 
         // A full pass goes on from its last row next time; a short one has reached the end and starts over.
         var last = stale.Count == RowsPerPass ? stale[^1] : default;
         state.State = new PostgresSweepState { AfterTime = last.ModifiedOn, AfterId = last.SessionId ?? string.Empty };
         await state.WriteStateAsync();
-        Log.Swept(logger, stale.Count, failed);
+        Log.Swept(logger, stale.Count, failed.Count);
         return stale.Count;
     }
 
