@@ -90,6 +90,12 @@ public enum SessionEndReason
 
     /// <summary>A client or activity signal whose policy is <see cref="SignalPolicy.Revoke"/>.</summary>
     SignalRevoked = 5,
+
+    /// <summary>
+    /// Only in session events: a create whose index entry was written but whose session was not (a storage failure
+    /// between the two writes). The create failed and its token was never returned; the event takes back its created one.
+    /// </summary>
+    Abandoned = 6,
 }
 
 /// <summary>

@@ -14,15 +14,35 @@ internal sealed partial class RedisStateStorage
 {
     private const string EtagField = "#";
 
+    // Appends the change's session events (UserSessionsState.Unpublished) to the event stream KEYS[2] in the same
+    // script as the index write, so the stream has an event exactly for each change written: ARGV[e] is the stream's
+    // approximate length limit, ARGV[e + 1] how many arguments the events take, then each event as a field count
+    // and its name/value pairs. One notice on the stream's channel wakes waiting readers.
+    private const string AppendEventsFunction =
+        """
+        local function append_events(e)
+          local last = e + 1 + tonumber(ARGV[e + 1])
+          local i = e + 2
+          while i <= last do
+            local n = tonumber(ARGV[i])
+            redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[e], '*', unpack(ARGV, i + 1, i + n))
+            i = i + n + 1
+          end
+          if last >= e + 2 then redis.call('PUBLISH', KEYS[2], '') end
+          return last + 1
+        end
+        """;
+
     // ARGV: expected etag ("" for no index), new etag, TTL in milliseconds ("" to leave it), "1" to drop every entry
-    // first, then (session id, entry) pairs, an empty entry for one to delete. 1 when written. Fields go in chunks of
-    // at most 1,000, below Lua's limit on the values one call can take.
-    private const string WriteIndexScript =
+    // first, the events (from ARGV[5], see above), then (session id, entry) pairs, an empty entry for one to delete.
+    // 1 when written. Fields go in chunks of at most 1,000, below Lua's limit on the values one call can take.
+    private const string WriteIndexScript = AppendEventsFunction +
         """
         if (redis.call('HGET', KEYS[1], '#') or '') ~= ARGV[1] then return 0 end
+        local pairs_from = append_events(5)
         if ARGV[4] == '1' then redis.call('DEL', KEYS[1]) end
         local set, del = {'#', ARGV[2]}, {}
-        for i = 5, #ARGV, 2 do
+        for i = pairs_from, #ARGV, 2 do
           if ARGV[i + 1] == '' then del[#del + 1] = ARGV[i] else set[#set + 1] = ARGV[i]; set[#set + 1] = ARGV[i + 1] end
           if #set >= 2000 then redis.call('HSET', KEYS[1], unpack(set)); set = {} end
           if #del >= 1000 then redis.call('HDEL', KEYS[1], unpack(del)); del = {} end
@@ -33,10 +53,11 @@ internal sealed partial class RedisStateStorage
         return 1
         """;
 
-    // ARGV: expected etag. 1 when deleted.
-    private const string CompareAndDeleteIndexScript =
+    // ARGV: expected etag, then the events (from ARGV[2]). 1 when deleted.
+    private const string CompareAndDeleteIndexScript = AppendEventsFunction +
         """
         if (redis.call('HGET', KEYS[1], '#') or '') ~= ARGV[1] then return 0 end
+        append_events(2)
         redis.call('DEL', KEYS[1])
         return 1
         """;
@@ -110,13 +131,16 @@ internal sealed partial class RedisStateStorage
             stored?.ExpiresAfter is null || discardableAfter > stored.ExpiresAfter ? Milliseconds(TimeToLive(discardableAfter)) : RedisValue.EmptyString,
             // An index with an etag but no entries known here (not read through this storage): rewrite it whole.
             expectedEtag is not null && stored is null ? "1" : "0",
+            .. EventArguments(state),
             .. changed.SelectMany(c => new RedisValue[] { c.SessionId, c.Entry is null ? RedisValue.EmptyString : CompactStateCodec.EncodeSummary(c.Entry) }),
         ];
-        var result = await database.ScriptEvaluateAsync(WriteIndexScript, [KeyOf(serviceId, grainId)], arguments).ConfigureAwait(false);
+        var result = await database.ScriptEvaluateAsync(WriteIndexScript, [KeyOf(serviceId, grainId), EventStreamKey], arguments).ConfigureAwait(false);
         if ((int)result != 1)
         {
             return false;
         }
+
+        state.Unpublished.Clear();
 
         if (stored is null)
         {
@@ -128,6 +152,29 @@ internal sealed partial class RedisStateStorage
         }
 
         return true;
+    }
+
+    /// <summary>Deletes a user index whose last session ended, with the events of that change; false on an etag conflict.</summary>
+    private async Task<bool> DeleteIndexAsync(IDatabase database, GrainId grainId, UserSessionsState state, string etag)
+    {
+        RedisValue[] arguments = [Convert.FromHexString(etag), .. EventArguments(state)];
+        var result = await database.ScriptEvaluateAsync(CompareAndDeleteIndexScript, [KeyOf(serviceId, grainId), EventStreamKey], arguments).ConfigureAwait(false);
+        if ((int)result != 1)
+        {
+            return false;
+        }
+
+        state.Unpublished.Clear();
+        return true;
+    }
+
+    private string EventStreamKey => RedisSessionEvents.StreamKey(serviceId);
+
+    /// <summary>The events of the change being written, as <see cref="AppendEventsFunction"/> takes them.</summary>
+    private List<RedisValue> EventArguments(UserSessionsState state)
+    {
+        var events = state.Unpublished.SelectMany(RedisSessionEvents.ToScriptArguments).ToList();
+        return [options.Events.RetainedEvents, events.Count, .. events];
     }
 
     /// <summary>The entries Redis holds for an index, and the discard time its key's TTL was last set for.</summary>

@@ -133,9 +133,10 @@ internal sealed partial class RedisStateStorage(
             }
             else
             {
-                var script = grainState is IGrainState<UserSessionsState> ? CompareAndDeleteIndexScript : CompareAndDeleteScript;
-                var result = await database.ScriptEvaluateAsync(script, [KeyOf(serviceId, grainId)], [Convert.FromHexString(grainState.ETag)]).ConfigureAwait(false);
-                if ((int)result != 1)
+                var deleted = grainState is IGrainState<UserSessionsState> index
+                    ? await DeleteIndexAsync(database, grainId, index.State!, grainState.ETag).ConfigureAwait(false)
+                    : (int)await database.ScriptEvaluateAsync(CompareAndDeleteScript, [KeyOf(serviceId, grainId)], [Convert.FromHexString(grainState.ETag)]).ConfigureAwait(false) == 1;
+                if (!deleted)
                 {
                     throw Conflict(grainId, grainState.ETag);
                 }

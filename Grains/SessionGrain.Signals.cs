@@ -23,7 +23,7 @@ internal sealed partial class SessionGrain
     /// session is slid to <paramref name="now"/>; <c>ClientChanged</c> says whether anything else changed (the
     /// client's details, the change counters), which the grain then has to keep.
     /// </summary>
-    private (SessionInfo Observed, bool ClientChanged, SessionSignals Signals, SignalPolicy Action) ObserveRequest(SessionInfo session, ClientInfo? client, DateTimeOffset now)
+    private (SessionInfo Observed, bool ClientChanged, SessionSignals Signals, SessionSignals Raised, SignalPolicy Action) ObserveRequest(SessionInfo session, ClientInfo? client, DateTimeOffset now)
     {
         var policies = _options.Signals;
         var signals = SessionSignals.None;
@@ -122,7 +122,7 @@ internal sealed partial class SessionGrain
             IpChanges = ipChanges,
             UserAgentChanges = userAgentChanges,
         };
-        return (observed, clientChanged, signals, action);
+        return (observed, clientChanged, signals, newSignals, action);
     }
 
     /// <summary>
@@ -154,6 +154,7 @@ internal sealed partial class SessionGrain
         {
             _metrics.Signals.Add(1, new KeyValuePair<string, object?>("signal", nameof(SessionSignals.RequestBurst)));
             Log.Signals(_logger, SessionIds.ForLog(SessionId), SessionSignals.RequestBurst, _options.Signals.Burst);
+            PublishSignals(SessionSignals.RequestBurst, now);
         }
 
         _inBurst = burst;
@@ -218,8 +219,31 @@ internal sealed partial class SessionGrain
         return wait > TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1);
     }
 
+    /// <summary>
+    /// Appends a signal event. Not awaited: a validation never waits on the event log, and a signal is advice, not a
+    /// change of the session; one that cannot be appended is logged and dropped.
+    /// </summary>
+    private void PublishSignals(SessionSignals raised, DateTimeOffset now)
+    {
+        if (raised == SessionSignals.None || !_options.Events.Enabled || _session is not { } session)
+        {
+            return;
+        }
+
+        var appending = _events.AppendAsync([new SessionEvent(SessionEventKind.Signal, session.UserId, SessionId, now) { Signals = raised }]);
+        _ = appending.ContinueWith(
+            (t, state) => Log.SignalEventLost((ILogger)state!, t.Exception!.GetBaseException().GetType().Name),
+            _logger,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
     private static partial class Log
     {
+        [LoggerMessage(1102, LogLevel.Warning, "A signal event could not be appended to the event log ({Error}); the signal is still logged and counted.")]
+        public static partial void SignalEventLost(ILogger logger, string error);
+
         [LoggerMessage(1101, LogLevel.Warning, "Session {Session} raised {Signals}; policy: {Action}.")]
         public static partial void Signals(ILogger logger, string session, SessionSignals signals, SignalPolicy action);
     }

@@ -17,6 +17,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
     private readonly ILogger<SessionGrain> _logger;
     private readonly SessionGrainsMetrics _metrics;
     private readonly LastSiloShutdown _lastSiloShutdown;
+    private readonly ISessionEventLog _events;
 
     // The live session is _session slid to _lastAccessedAt (see Live), which may be newer than the stored
     // one (see PersistAccessIfDueAsync). The slide is kept apart, as a value, so that the hot path (a
@@ -31,6 +32,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         IOptions<SessionGrainsOptions> options,
         SessionGrainsMetrics metrics,
         LastSiloShutdown lastSiloShutdown,
+        ISessionEventLog events,
         ILogger<SessionGrain> logger)
     {
         _state = state;
@@ -38,6 +40,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
         _time = _options.TimeProvider;
         _metrics = metrics;
         _lastSiloShutdown = lastSiloShutdown;
+        _events = events;
         _logger = logger;
     }
 
@@ -91,7 +94,8 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, ISessionLifec
             return null;
         }
 
-        var (observed, clientChanged, signals, action) = ObserveRequest(session, client, now);
+        var (observed, clientChanged, signals, raised, action) = ObserveRequest(session, client, now);
+        PublishSignals(raised, now);
         if (action == SignalPolicy.Revoke)
         {
             await EndOnItsOwnAsync(SessionEndReason.SignalRevoked);

@@ -25,6 +25,7 @@ public sealed class SessionGrainsMetrics
         LeasesGranted = Meter.CreateCounter<long>("sessiongrains.leases.granted", unit: "{lease}", description: "Leases lent to frontends' near caches, renewals included.");
         LeaseRecallDuration = Meter.CreateHistogram<double>("sessiongrains.leases.recall.duration", unit: "s", description: "How long a change waited for the frontends holding leases of its session to drop them.");
         LeaseRecallTimeouts = Meter.CreateCounter<long>("sessiongrains.leases.recall.timeouts", unit: "{lease}", description: "Lease holders that did not answer a recall, whose lease a change waited out instead.");
+        EventsLost = Meter.CreateCounter<long>("sessiongrains.events.lost", unit: "{event}", description: "Session events whose change was made but which could not be appended to the event log (never in the Redis mode, where both are one write).");
         ValidationBatchSize = Meter.CreateHistogram<long>("sessiongrains.validation.batch_size", unit: "{validation}", description: "Validations per batch received from frontends (a lone validation is not batched).");
     }
 
@@ -57,6 +58,9 @@ public sealed class SessionGrainsMetrics
 
     /// <summary>No tags.</summary>
     public Counter<long> LeaseRecallTimeouts { get; }
+
+    /// <summary>No tags. Anything but zero means a consumer of the event log missed changes.</summary>
+    public Counter<long> EventsLost { get; }
 
     /// <summary>No tags. Small batches under load mean frontends are not busy enough to gain from batching.</summary>
     public Histogram<long> ValidationBatchSize { get; }

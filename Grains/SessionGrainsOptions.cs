@@ -75,6 +75,9 @@ public sealed class SessionGrainsOptions
     /// <summary>Client (IP, User-Agent) and activity signals and what they do (<c>SessionStore:Signals:...</c>).</summary>
     public SessionSignalOptions Signals { get; set; } = new();
 
+    /// <summary>The session event log: whether it is written and how much of it is kept (<c>SessionStore:Events:...</c>).</summary>
+    public SessionEventOptions Events { get; set; } = new();
+
     /// <summary>The clock the grains read. Replace only in tests; not a configuration setting.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
@@ -141,6 +144,11 @@ internal sealed class SessionGrainsOptionsValidator(IOptions<SessionClusterOptio
         }
 
         failures.AddRange(options.Signals.Validate($"{S}:Signals"));
+        if (options.Events.RetainedEvents is < 1_000 or > 100_000_000)
+        {
+            failures.Add($"{S}:Events:RetainedEvents must be between 1,000 and 100,000,000 (was {options.Events.RetainedEvents}).");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

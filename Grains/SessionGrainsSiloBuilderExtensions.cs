@@ -80,12 +80,17 @@ public static class SessionGrainsSiloBuilderExtensions
         else if (redis is not null)
         {
             services.TryAddSingleton(sp => new RedisConnection(ParseRedis(sp.GetRequiredService<IOptions<SessionClusterOptions>>())));
+            services.TryAddSingleton<ISessionEventLog>(sp => new RedisSessionEventLog(
+                sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+                sp.GetRequiredService<RedisConnection>(),
+                sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value.Events));
             builder.UseRedisReminderService(_ => { });
             services.AddOptions<RedisReminderTableOptions>().Configure<IOptions<SessionClusterOptions>>((o, cluster) => o.ConfigurationOptions = ParseRedis(cluster));
         }
         else
         {
             builder.UseInMemoryReminderService();
+            services.TryAddSingleton<ISessionEventLog, MemorySessionEventLog>();
         }
 
         foreach (var name in new[] { StorageNames.Sessions, StorageNames.UserIndex })

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Orleans.Storage;
 
 namespace SessionGrains;
@@ -69,6 +70,14 @@ internal static class SessionRecord
 internal sealed class UserSessionsState : IExpiringState
 {
     [Id(0)] public Dictionary<string, SessionSummary> Sessions { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Events of the change about to be written; never stored. A storage that can append them to the event log
+    /// with the write itself (Redis) does, and empties this; otherwise the grain appends what is left after the
+    /// write (UserSessionsGrain.Events.cs).
+    /// </summary>
+    [NonSerialized, JsonIgnore]
+    internal readonly List<SessionEvent> Unpublished = [];
 
     // The index may go when its last session has passed its absolute expiry.
     public DateTimeOffset? DiscardableAfter =>

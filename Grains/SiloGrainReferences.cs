@@ -20,6 +20,8 @@ internal static class SiloGrainTypeNames
     public const string SessionCounter = "sessiongrains.session-counter";
     public const string CacheEntry = "sessiongrains.cache-entry";
     public const string PostgresSweep = "sessiongrains.postgres-sweep";
+    public const string MemoryEventLog = "sessiongrains.memory-event-log";
+    public const string EventFeed = "sessiongrains.session-event-feed";
 
     /// <summary>Not a grain: the storage identity of one page of an expiry bucket's session ids.</summary>
     public const string ExpiryBucketPage = "sessiongrains.expiry-bucket-page";

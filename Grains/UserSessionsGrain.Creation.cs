@@ -25,6 +25,7 @@ internal sealed partial class UserSessionsGrain
             }
 
             Sessions.Remove(sessionId);
+            RecordEnded(sessionId, SessionEndReason.Expired);
             await SaveAsync(-1);
         }
 
@@ -51,8 +52,9 @@ internal sealed partial class UserSessionsGrain
         while (Sessions.Count >= limit)
         {
             var oldest = Sessions.Values.MinBy(s => (s.CreatedAt, s.SessionId))!;
-            await Lifecycle(oldest.SessionId).EndAsync(SessionEndReason.Evicted);
+            var wasLive = await Lifecycle(oldest.SessionId).EndAsync(SessionEndReason.Evicted);
             Sessions.Remove(oldest.SessionId);
+            RecordEnded(oldest.SessionId, wasLive ? SessionEndReason.Evicted : SessionEndReason.Expired);
             removed++;
         }
 
@@ -69,6 +71,7 @@ internal sealed partial class UserSessionsGrain
     {
         var sessionId = session.SessionId;
         Sessions[sessionId] = SessionSummary.From(session);
+        RecordCreated(session);
         var storing = StoreNewSessionAsync(session);
         var saving = SaveAsync(liveDelta);
         bool stored;
@@ -82,6 +85,7 @@ internal sealed partial class UserSessionsGrain
             Sessions.Remove(sessionId);
             if (await Succeeded(saving))
             {
+                RecordEnded(sessionId, SessionEndReason.Abandoned);
                 await SaveAsync(-1);
             }
 
@@ -104,6 +108,7 @@ internal sealed partial class UserSessionsGrain
         }
 
         Sessions.Remove(sessionId);
+        RecordEnded(sessionId, SessionEndReason.Abandoned);
         await SaveAsync(-1);
         throw new InvalidOperationException("A session with this id already exists.");
     }

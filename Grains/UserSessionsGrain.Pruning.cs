@@ -28,6 +28,7 @@ internal sealed partial class UserSessionsGrain
             else
             {
                 Sessions.Remove(suspects[i].SessionId);
+                RecordEnded(suspects[i].SessionId, SessionEndReason.Expired);
                 removed++;
             }
         }

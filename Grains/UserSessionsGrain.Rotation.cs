@@ -14,6 +14,7 @@ internal sealed partial class UserSessionsGrain
         {
             if (wasListed)
             {
+                RecordEnded(oldSessionId, SessionEndReason.Expired);
                 await SaveAsync(-1);
             }
 
@@ -26,6 +27,7 @@ internal sealed partial class UserSessionsGrain
         }
 
         Sessions[newSessionId] = SessionSummary.From(carried);
+        RecordRotated(oldSessionId, carried);
         await SaveAsync(wasListed ? 0 : 1);
         return carried;
     }

@@ -21,6 +21,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     private readonly TimeProvider _time;
     private readonly ILogger<UserSessionsGrain> _logger;
     private readonly SessionGrainsMetrics _metrics;
+    private readonly ISessionEventLog _events;
 
     // Activity reports change only "last active"; they are written with the next structural change or on deactivation.
     private bool _activityUnsaved;
@@ -30,6 +31,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         [FromKeyedServices(StorageNames.Sessions)] IGrainStorage sessionStorage,
         IOptions<SessionGrainsOptions> options,
         SessionGrainsMetrics metrics,
+        ISessionEventLog events,
         ILogger<UserSessionsGrain> logger)
     {
         _state = state;
@@ -37,6 +39,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         _options = options.Value;
         _time = _options.TimeProvider;
         _metrics = metrics;
+        _events = events;
         _logger = logger;
     }
 
@@ -56,9 +59,19 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         }
 
         var wasLive = await Lifecycle(sessionId).EndAsync(reason);
+        if (wasLive || listed)
+        {
+            // Listed but no longer live: it expired and its end had not reached the index yet.
+            RecordEnded(sessionId, wasLive ? reason : SessionEndReason.Expired);
+        }
+
         if (Sessions.Remove(sessionId))
         {
             await SaveAsync(-1);
+        }
+        else
+        {
+            await PublishRestAsync(_state.State);
         }
 
         return wasLive;
@@ -77,9 +90,10 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         }
 
         var results = await Task.WhenAll(ending.Select(id => Lifecycle(id).EndAsync(SessionEndReason.RevokedAll)));
-        foreach (var id in ending)
+        for (var i = 0; i < ending.Count; i++)
         {
-            Sessions.Remove(id);
+            Sessions.Remove(ending[i]);
+            RecordEnded(ending[i], results[i] ? SessionEndReason.RevokedAll : SessionEndReason.Expired);
         }
 
         await SaveAsync(-ending.Count);
@@ -110,6 +124,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         {
             if (Sessions.Remove(sessionId))
             {
+                RecordEnded(sessionId, reason);
                 await SaveAsync(-1);
             }
         }, ReloadAsync);
@@ -122,21 +137,36 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         }
     }
 
-    /// <summary>Writes the index (or deletes it when empty) and passes the change in live sessions to the counter.</summary>
+    /// <summary>
+    /// Writes the index (or deletes it when empty) with the events recorded for the change
+    /// (<c>UserSessionsGrain.Events.cs</c>), and passes the change in live sessions to the counter.
+    /// </summary>
     private async Task SaveAsync(int liveDelta)
     {
-        if (Sessions.Count == 0)
+        // Clearing replaces the state object; the events recorded are on this one.
+        var writing = _state.State;
+        try
         {
-            if (_state.RecordExists)
+            if (Sessions.Count == 0)
             {
-                await _state.ClearStateAsync();
+                if (_state.RecordExists)
+                {
+                    await _state.ClearStateAsync();
+                }
+            }
+            else
+            {
+                await _state.WriteStateAsync();
             }
         }
-        else
+        catch
         {
-            await _state.WriteStateAsync();
+            // The change did not happen (or it did and its events went with it): either way these must not ride on a later write.
+            writing.Unpublished.Clear();
+            throw;
         }
 
+        await PublishRestAsync(writing);
         _activityUnsaved = false;
         await ForwardToCounterAsync(liveDelta);
     }
