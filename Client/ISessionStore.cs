@@ -52,4 +52,18 @@ public interface ISessionStore
 
     /// <summary>Live sessions of one user.</summary>
     Task<int> CountForUserAsync(string userId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Session events (created, rotated, ended and why, signals) from the cluster's event log, in log order, as the
+    /// grains make the changes: all of them, or only <paramref name="userId"/>'s. Each event comes once.
+    /// </summary>
+    /// <param name="userId">Only this user's events; null for every user's.</param>
+    /// <param name="afterPosition">
+    /// Null for only what happens from now on; <see cref="SessionEvent.Beginning"/> for everything the log still
+    /// retains; an event's <see cref="SessionEvent.Position"/> to resume after it (a consumer that was down misses
+    /// nothing still retained).
+    /// </param>
+    /// <param name="cancellationToken">Ends the subscription; until then it waits out silo and store outages.</param>
+    /// <exception cref="ArgumentException"><paramref name="afterPosition"/> is not a position of this cluster's log.</exception>
+    IAsyncEnumerable<SessionEvent> SubscribeAsync(string? userId = null, string? afterPosition = null, CancellationToken cancellationToken = default);
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SessionGrains;
 
 /// <summary>
@@ -157,6 +159,50 @@ public sealed class SessionStore : ISessionStore
     {
         SessionIds.ValidateUserId(userId);
         return Call(() => Index(userId).CountAsync(), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async IAsyncEnumerable<SessionEvent> SubscribeAsync(string? userId = null, string? afterPosition = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (userId is not null)
+        {
+            SessionIds.ValidateUserId(userId);
+        }
+
+        var feed = _grains.GetGrain<ISessionEventFeedGrain>(0);
+        var after = afterPosition ?? await UntilAvailableAsync(feed.EndAsync, cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            // Each read waits at the silo until there is something to return (long polling).
+            var batch = await UntilAvailableAsync(() => feed.ReadAsync(after, userId, EventsPerRead, EventWait), cancellationToken).ConfigureAwait(false);
+            foreach (var e in batch.Events)
+            {
+                yield return e;
+            }
+
+            after = batch.Position;
+        }
+    }
+
+    private const int EventsPerRead = 500;
+    private static readonly TimeSpan EventWait = TimeSpan.FromSeconds(2); // well inside any response timeout a client would set
+    private static readonly TimeSpan EventRetryDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>A read of the event log, tried again each second while the cluster or its store is unavailable.</summary>
+    private static async Task<T> UntilAvailableAsync<T>(Func<Task<T>> read, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                return await Call(read, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not (ArgumentException or OperationCanceledException))
+            {
+                // Unavailable (silos, gateway) or the store failing at the silo: nothing is lost, the position is kept.
+                await Task.Delay(EventRetryDelay, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>The session id and user of a live token, or null: the first hop of operations the user index decides.</summary>

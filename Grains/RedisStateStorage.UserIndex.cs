@@ -62,6 +62,9 @@ internal sealed partial class RedisStateStorage
         return 1
         """;
 
+    // Whether Redis is a Redis Cluster: learnt on the first write (the connection is open by then), fixed after.
+    private bool? _isCluster;
+
     /// <summary>What Redis holds of each index state object read or written here.</summary>
     private readonly ConditionalWeakTable<UserSessionsState, StoredIndex> _storedIndexes = [];
 
@@ -131,16 +134,16 @@ internal sealed partial class RedisStateStorage
             stored?.ExpiresAfter is null || discardableAfter > stored.ExpiresAfter ? Milliseconds(TimeToLive(discardableAfter)) : RedisValue.EmptyString,
             // An index with an etag but no entries known here (not read through this storage): rewrite it whole.
             expectedEtag is not null && stored is null ? "1" : "0",
-            .. EventArguments(state),
+            .. EventArguments(database, state, options.Events.RetainedEvents),
             .. changed.SelectMany(c => new RedisValue[] { c.SessionId, c.Entry is null ? RedisValue.EmptyString : CompactStateCodec.EncodeSummary(c.Entry) }),
         ];
-        var result = await database.ScriptEvaluateAsync(WriteIndexScript, [KeyOf(serviceId, grainId), EventStreamKey], arguments).ConfigureAwait(false);
+        var result = await database.ScriptEvaluateAsync(WriteIndexScript, [KeyOf(serviceId, grainId), .. EventStreamKeys(database)], arguments).ConfigureAwait(false);
         if ((int)result != 1)
         {
             return false;
         }
 
-        state.Unpublished.Clear();
+        Published(database, state);
 
         if (stored is null)
         {
@@ -157,25 +160,42 @@ internal sealed partial class RedisStateStorage
     /// <summary>Deletes a user index whose last session ended, with the events of that change; false on an etag conflict.</summary>
     private async Task<bool> DeleteIndexAsync(IDatabase database, GrainId grainId, UserSessionsState state, string etag)
     {
-        RedisValue[] arguments = [Convert.FromHexString(etag), .. EventArguments(state)];
-        var result = await database.ScriptEvaluateAsync(CompareAndDeleteIndexScript, [KeyOf(serviceId, grainId), EventStreamKey], arguments).ConfigureAwait(false);
+        RedisValue[] arguments = [Convert.FromHexString(etag), .. EventArguments(database, state, options.Events.RetainedEvents)];
+        var result = await database.ScriptEvaluateAsync(CompareAndDeleteIndexScript, [KeyOf(serviceId, grainId), .. EventStreamKeys(database)], arguments).ConfigureAwait(false);
         if ((int)result != 1)
         {
             return false;
         }
 
-        state.Unpublished.Clear();
+        Published(database, state);
         return true;
     }
 
-    private string EventStreamKey => RedisSessionEvents.StreamKey(serviceId);
+    /// <summary>The stream as the scripts' second key; not named on a Redis Cluster, where the scripts append nothing.</summary>
+    private RedisKey[] EventStreamKeys(IDatabase database) => IsCluster(database) ? [] : [RedisSessionEvents.StreamKey(serviceId)];
 
-    /// <summary>The events of the change being written, as <see cref="AppendEventsFunction"/> takes them.</summary>
-    private List<RedisValue> EventArguments(UserSessionsState state)
+    /// <summary>
+    /// The events of the change being written, as <see cref="AppendEventsFunction"/> takes them. None on a Redis
+    /// Cluster: a script may only touch keys of one slot, and the index and the stream are in different ones; the
+    /// grain appends them right after the write instead.
+    /// </summary>
+    private List<RedisValue> EventArguments(IDatabase database, UserSessionsState state, int retained)
     {
-        var events = state.Unpublished.SelectMany(RedisSessionEvents.ToScriptArguments).ToList();
-        return [options.Events.RetainedEvents, events.Count, .. events];
+        var events = IsCluster(database) ? [] : state.Unpublished.SelectMany(RedisSessionEvents.ToScriptArguments).ToList();
+        return [retained, events.Count, .. events];
     }
+
+    /// <summary>Marks the events as appended, when the script did append them.</summary>
+    private void Published(IDatabase database, UserSessionsState state)
+    {
+        if (!IsCluster(database))
+        {
+            state.Unpublished.Clear();
+        }
+    }
+
+    private bool IsCluster(IDatabase database) =>
+        _isCluster ??= database.Multiplexer.GetServers().Any(server => server.ServerType == ServerType.Cluster);
 
     /// <summary>The entries Redis holds for an index, and the discard time its key's TTL was last set for.</summary>
     private sealed class StoredIndex(UserSessionsState state, DateTimeOffset? expiresAfter)

@@ -11,7 +11,7 @@ namespace SessionGrains;
 internal sealed class SessionEventFeedGrain(ISessionEventLog log) : Grain, ISessionEventFeedGrain
 {
     /// <summary>Longest wait a reader may ask for: well inside Orleans' response timeout.</summary>
-    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
 
     /// <summary>Most events one read returns.</summary>
     public const int MaxBatch = 1_000;
