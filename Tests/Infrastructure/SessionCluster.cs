@@ -198,3 +198,15 @@ public sealed class PostgresClusterCollection : ICollectionFixture<PostgresClust
 {
     public const string Name = "postgres cluster";
 }
+
+/// <summary>Two silos with in-memory storage (the default deployment), shared by the tests of the "memory cluster" collection.</summary>
+public sealed class MemoryClusterFixture : StoreClusterFixture
+{
+    protected override Task<SessionCluster> StartAsync(Action<SessionGrainsOptions> configure) => SessionCluster.StartAsync(redis: null, 2, configure);
+}
+
+[CollectionDefinition(Name)]
+public sealed class MemoryClusterCollection : ICollectionFixture<MemoryClusterFixture>
+{
+    public const string Name = "memory cluster";
+}
