@@ -42,6 +42,7 @@ internal static class BenchmarkRunner
     public static async Task<IReadOnlyList<Measurement>> RunAsync(BenchmarkOptions options, TextWriter log)
     {
         var total = Stopwatch.StartNew();
+        SessionGrainsTarget.EventsEnabled = options.Events;
         await using var redis = await RedisProcess.StartAsync();
         await using var postgres = await PostgresProcess.StartAsync(installMissing: true);
         var seed = new SeedRedisStore(redis.Connection.GetDatabase(1), sliding: false);

@@ -210,6 +210,42 @@ public abstract class SessionEventTests(StoreClusterFixture fixture)
     }
 }
 
+/// <summary>The expiry event's lateness, on the real clock: a cluster of its own.</summary>
+public sealed class SessionExpiryEventTests(RedisServer redis)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task An_expired_session_ends_with_an_event_no_later_than_an_expiry_bucket_after_its_expiry()
+    {
+        // Buckets 2 s wide; the session idles out 3 s after it is created, and nobody calls it again.
+        var width = TimeSpan.FromSeconds(2);
+        await using var cluster = await SessionCluster.StartAsync(redis, 1, o =>
+        {
+            o.TimeProvider = TimeProvider.System;
+            o.ExpiryBucketWidth = width;
+        });
+        var user = "expiry-event-" + Guid.NewGuid().ToString("N")[..8];
+        var created = await cluster.Store.CreateAsync(user, new SessionCreateOptions { IdleTimeout = TimeSpan.FromSeconds(3) }, Ct);
+        var expiresAt = created.Session.ExpiresAt;
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await foreach (var e in cluster.Store.SubscribeAsync(user, SessionEvent.Beginning, timeout.Token))
+        {
+            if (e.Kind == SessionEventKind.Ended)
+            {
+                var heardAt = DateTimeOffset.UtcNow;
+                TestContext.Current.TestOutputHelper?.WriteLine($"expiry event made {(e.At - expiresAt).TotalSeconds:0.00} s and heard {(heardAt - expiresAt).TotalSeconds:0.00} s after the expiry; bucket width {width.TotalSeconds} s");
+                Assert.Equal(SessionEndReason.Expired, e.EndReason);
+                Assert.InRange(e.At, expiresAt, expiresAt + width);
+                Assert.InRange(heardAt, expiresAt, expiresAt + width + TimeSpan.FromSeconds(1));
+                return;
+            }
+        }
+    }
+}
+
 [Collection(RedisClusterCollection.Name)]
 public sealed class SessionEventsOnRedis(RedisClusterFixture fixture) : SessionEventTests(fixture);
 

@@ -22,6 +22,9 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     /// <summary>The near cache's switch in the <c>SessionStore</c> section (<c>SessionStoreOptions.NearCache.Enabled</c>).</summary>
     public const string NearCacheSetting = "NearCache:Enabled";
 
+    /// <summary>Whether the silos this process starts write session events (<c>--events</c>); set before any target starts.</summary>
+    public static bool EventsEnabled { get; set; } = true;
+
     private static readonly string TokenKeys = "bench:" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     private readonly IHost _host;
@@ -135,6 +138,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
                 ["SessionStore__GatewayPort"] = gatewayPort.ToString(),
                 ["SessionStore__AdvertisedAddress"] = "127.0.0.1",
                 ["SessionStore__MaxSessionsPerUser"] = "1000",
+                ["SessionStore__Events__Enabled"] = EventsEnabled.ToString(CultureInfo.InvariantCulture),
                 ["SessionStore__AllowOpenApi"] = "true", // loopback only
                 ["Logging__LogLevel__Default"] = "Warning",
                 ["ASPNETCORE_ENVIRONMENT"] = "Production",
@@ -164,6 +168,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
                     o =>
                     {
                         o.MaxSessionsPerUser = 1000;
+                        o.Events.Enabled = EventsEnabled;
                         o.IdleSessionDeactivation = idleDeactivation ?? o.IdleSessionDeactivation;
                         configure?.Invoke(o);
                     },
