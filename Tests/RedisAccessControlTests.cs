@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -16,7 +17,7 @@ public sealed class RedisAccessControlTests
     private static readonly string[] RestrictedUser =
     [
         "sessiongrains", "on", ">" + Password, "resetkeys", $"~{ServiceId}/*", "resetchannels", "&__Booksleeve_MasterChanged",
-        "nocommands", "+@connection", "+@read", "+@write", "+@scripting", "-@dangerous", "+info", "+client|setname", "+subscribe",
+        "nocommands", "+@connection", "+@read", "+@write", "+@scripting", "-@dangerous", "+info", "+client|setname", "+subscribe", "+publish", $"&{ServiceId}/events",
     ];
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -128,6 +129,21 @@ public sealed class RedisAccessControlTests
         var listed = JsonDocument.Parse(await http.GetStringAsync("/users/acl-user/sessions", Ct)).RootElement;
         Assert.Equal(1, listed.GetProperty("sessions").GetArrayLength());
         Assert.Equal(1, JsonDocument.Parse(await (await http.PostAsJsonAsync("/users/acl-user/sessions/revoke-all", new { }, Ct)).Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("ended").GetInt32());
+
+        // The session events went to the stream (in the index's script: XADD and PUBLISH) and read back from it.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(15));
+        var kinds = new List<SessionEventKind>();
+        await foreach (var e in factory.Services.GetRequiredService<ISessionStore>().SubscribeAsync("acl-user", SessionEvent.Beginning, timeout.Token))
+        {
+            kinds.Add(e.Kind);
+            if (kinds.Count == 2)
+            {
+                break;
+            }
+        }
+
+        Assert.Equal([SessionEventKind.Created, SessionEventKind.Ended], kinds);
 
         // Written where the admin can see it: the keys of this service.
         Assert.True(await redis.Database.KeyExistsAsync($"{ServiceId}/members/{factory.ClusterId}"));

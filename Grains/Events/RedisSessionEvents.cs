@@ -142,6 +142,13 @@ internal sealed class RedisSessionEventLog(string serviceId, RedisConnection red
     {
         await SubscribeOnceAsync().ConfigureAwait(false);
         var appended = Volatile.Read(ref _appended).Task;
+
+        // An append between the caller's read and taking the signal above would otherwise wait for the next poll.
+        if (await EndAsync().ConfigureAwait(false) != after)
+        {
+            return;
+        }
+
         await Task.WhenAny(appended, Task.Delay(wait < PollInterval ? wait : PollInterval)).ConfigureAwait(false);
     }
 
