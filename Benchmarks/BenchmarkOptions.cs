@@ -35,12 +35,6 @@ internal sealed record class BenchmarkOptions
     /// <summary>With a value: only the workloads whose name contains it (e.g. <c>create</c>), for working on one path.</summary>
     public string? Only { get; init; }
 
-    /// <summary>
-    /// Whether SessionGrains' silos write session events (<c>SessionStore:Events:Enabled</c>). Off, a run measures what
-    /// publishing events costs: compare its × seed figures with a run's that has them on (Benchmarks/README.md).
-    /// </summary>
-    public bool Events { get; init; } = true;
-
     /// <summary>Which co-hosted rows to measure: the store with its near cache on, off, or both (to decide the co-hosted default by measurement).</summary>
     public CacheRows CoHostedCache { get; init; } = CacheRows.Both;
 
@@ -76,13 +70,12 @@ internal sealed record class BenchmarkOptions
                 "--count-sessions" => options with { CountSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--results" => options with { ResultsDirectory = Next() },
                 "--only" => options with { Only = Next() },
-                "--events" => options with { Events = Next() is var events && events is "on" or "off" ? events == "on" : throw new ArgumentException("--events is on or off.") },
                 "--silos" => options with { Silos = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--scale" => options with { ScaleSessions = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--co-hosted-cache" => options with { CoHostedCache = Enum.TryParse<CacheRows>(Next(), ignoreCase: true, out var rows) && Enum.IsDefined(rows) ? rows : throw new ArgumentException("--co-hosted-cache is on, off or both.") },
                 "--realistic-warm-up" => options with { RealisticWarmUp = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture)) },
                 "--smoke" => options with { Smoke = true, DurationSeconds = 0.2, Rounds = 2, Sessions = 200, Concurrency = 8, CountSessions = 500, RealisticWarmUp = TimeSpan.FromSeconds(0.5) },
-                _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --rounds, --sessions, --concurrency, --count-sessions, --results, --only, --events on|off, --silos N, --co-hosted-cache on|off|both, --realistic-warm-up S, --smoke or --scale N."),
+                _ => throw new ArgumentException($"Unknown argument {args[i]}. Use --duration, --rounds, --sessions, --concurrency, --count-sessions, --results, --only, --silos N, --co-hosted-cache on|off|both, --realistic-warm-up S, --smoke or --scale N."),
             };
         }
 

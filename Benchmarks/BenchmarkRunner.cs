@@ -42,7 +42,6 @@ internal static class BenchmarkRunner
     public static async Task<IReadOnlyList<Measurement>> RunAsync(BenchmarkOptions options, TextWriter log)
     {
         var total = Stopwatch.StartNew();
-        SessionGrainsTarget.EventsEnabled = options.Events;
         await using var redis = await RedisProcess.StartAsync();
         await using var postgres = await PostgresProcess.StartAsync(installMissing: true);
         var seed = new SeedRedisStore(redis.Connection.GetDatabase(1), sliding: false);
@@ -62,6 +61,8 @@ internal static class BenchmarkRunner
         await using var externalCached = await external.StartFrontendAsync(SessionGrainsTarget.ExternalName(onRedis, silos: 1, nearCache: true), nearCache: true);
         await using var coHostedCached = options.CoHostedCache != CacheRows.Off ? await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0), nearCache: true) : null;
         await using var coHosted = options.CoHostedCache != CacheRows.On ? await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0), nearCache: false) : null;
+        // The same with session events off, on the workloads that would show what events cost: creates write them, validations must not.
+        await using var coHostedNoEvents = coHosted is null ? null : await SessionGrainsTarget.StartCoHostedAsync(redis.ConfigurationString(0), nearCache: false, events: false);
         await using var scaledOut = options.Silos > 1 ? await SessionGrainsTarget.StartExternalAsync(onRedis, options.Silos) : null;
         await using var externalPostgres = await startingExternalPostgres;
         await using var externalPostgresCached = await externalPostgres.StartFrontendAsync(SessionGrainsTarget.ExternalName(onPostgres, silos: 1, nearCache: true), nearCache: true);
@@ -69,7 +70,7 @@ internal static class BenchmarkRunner
         var frontendRows = options.Runs(Workload.Realistic) || options.Runs(Workload.Revoke) || options.Runs(Workload.RevokeFrozen);
         await using var frontendsCached = frontendRows ? await FrontendsTarget.StartAsync(externalCached, nearCache: true) : null;
         await using var frontends = frontendRows ? await FrontendsTarget.StartAsync(external, nearCache: false) : null;
-        ISessionTarget?[] maybeStores = [seed, redisCache, externalCached, external, scaledOut, coHostedCached, coHosted, frontendsCached, frontends, seedSql, externalPostgresCached, externalPostgres];
+        ISessionTarget?[] maybeStores = [seed, redisCache, externalCached, external, scaledOut, coHostedCached, coHosted, coHostedNoEvents, frontendsCached, frontends, seedSql, externalPostgresCached, externalPostgres];
         var stores = maybeStores.OfType<ISessionTarget>().ToArray();
         var floor = new GrainCallFloorTarget(external);
         // The PostgreSQL rows last in each workload, after the floor.

@@ -29,6 +29,9 @@ public sealed class BenchmarkSmokeTests
                 Assert.Equal(expected.Order(), measurements.Where(m => m.Workload == workload.Name && rowsChecked.Contains(m.Target)).Select(m => m.Target).Order());
             }
 
+            Assert.Equal(
+                [Workload.ValidateUniform.Name, Workload.Create.Name],
+                measurements.Where(m => m.Target == "SessionGrains, co-hosted, cache off, events off").Select(m => m.Workload));
             Assert.Equal(4, measurements.Count(m => m.Target == "ASP.NET Core RedisCache (sliding)"));
             Assert.Equal(2, measurements.Count(m => m.Target == "seed design, sliding (GET+EXPIRE)"));
             Assert.Equal(Workload.ValidateUniform.Name, Assert.Single(measurements, m => m.Target == "Orleans call per validation (floor)").Workload);

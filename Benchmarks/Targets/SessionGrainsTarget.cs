@@ -22,9 +22,6 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     /// <summary>The near cache's switch in the <c>SessionStore</c> section (<c>SessionStoreOptions.NearCache.Enabled</c>).</summary>
     public const string NearCacheSetting = "NearCache:Enabled";
 
-    /// <summary>Whether the silos this process starts write session events (<c>--events</c>); set before any target starts.</summary>
-    public static bool EventsEnabled { get; set; } = true;
-
     private static readonly string TokenKeys = "bench:" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     private readonly IHost _host;
@@ -56,7 +53,10 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     /// <summary>The codec that made this target's tokens.</summary>
     public SessionTokenCodec Tokens { get; }
 
-    public bool Supports(Workload workload) => !workload.ForFrontends && workload != Workload.Realistic;
+    public bool Supports(Workload workload) => !workload.ForFrontends && workload != Workload.Realistic && (_only?.Invoke(workload) ?? true);
+
+    // Set for a row that measures only some workloads.
+    private Func<Workload, bool>? _only;
 
     public NearCacheCounts? ReadNearCache() => _nearCache.Read();
 
@@ -138,7 +138,6 @@ internal sealed class SessionGrainsTarget : ISessionTarget
                 ["SessionStore__GatewayPort"] = gatewayPort.ToString(),
                 ["SessionStore__AdvertisedAddress"] = "127.0.0.1",
                 ["SessionStore__MaxSessionsPerUser"] = "1000",
-                ["SessionStore__Events__Enabled"] = EventsEnabled.ToString(CultureInfo.InvariantCulture),
                 ["SessionStore__AllowOpenApi"] = "true", // loopback only
                 ["Logging__LogLevel__Default"] = "Warning",
                 ["ASPNETCORE_ENVIRONMENT"] = "Production",
@@ -155,10 +154,11 @@ internal sealed class SessionGrainsTarget : ISessionTarget
     }
 
     /// <param name="nearCache">The store's near cache on or off; null: the store's default (the scale run).</param>
-    public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis, TimeSpan? idleDeactivation = null, bool? nearCache = null, Action<SessionGrainsOptions>? configure = null)
+    /// <param name="events">Session events on (the default) or off: off, the row measures only what events would cost (create, validate).</param>
+    public static async Task<SessionGrainsTarget> StartCoHostedAsync(string redis, TimeSpan? idleDeactivation = null, bool? nearCache = null, Action<SessionGrainsOptions>? configure = null, bool events = true)
     {
-        // Each co-hosted target is a cluster of its own (the cache-on one besides the cache-off one).
-        var serviceId = nearCache == true ? "bench-cohosted-cache" : "bench-cohosted";
+        // Each co-hosted target is a cluster of its own (the cache-on one besides the cache-off one), with keys of its own.
+        var serviceId = (nearCache == true ? "bench-cohosted-cache" : "bench-cohosted") + (events ? "" : "-no-events");
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.UseOrleans(silo =>
@@ -168,7 +168,7 @@ internal sealed class SessionGrainsTarget : ISessionTarget
                     o =>
                     {
                         o.MaxSessionsPerUser = 1000;
-                        o.Events.Enabled = EventsEnabled;
+                        o.Events.Enabled = events;
                         o.IdleSessionDeactivation = idleDeactivation ?? o.IdleSessionDeactivation;
                         configure?.Invoke(o);
                     },
@@ -187,7 +187,10 @@ internal sealed class SessionGrainsTarget : ISessionTarget
         builder.Services.AddSessionStore(Section(settings));
         var host = builder.Build();
         await host.StartAsync();
-        return new SessionGrainsTarget("SessionGrains, co-hosted" + (nearCache is { } on ? CacheSuffix(on) : ""), host, silos: []);
+        return new SessionGrainsTarget("SessionGrains, co-hosted" + (nearCache is { } on ? CacheSuffix(on) : "") + (events ? "" : ", events off"), host, silos: [])
+        {
+            _only = events ? null : workload => workload == Workload.Create || workload == Workload.ValidateUniform,
+        };
     }
 
     public async Task<string> CreateAsync(string userId) => (await Store.CreateAsync(userId)).Token.Value;
