@@ -65,5 +65,6 @@ public interface ISessionStore
     /// </param>
     /// <param name="cancellationToken">Ends the subscription; until then it waits out silo and store outages.</param>
     /// <exception cref="ArgumentException"><paramref name="afterPosition"/> is not a position of this cluster's log.</exception>
+    /// <exception cref="SessionEventsTrimmedException">Events after the position were trimmed before they were read (the log keeps the newest only).</exception>
     IAsyncEnumerable<SessionEvent> SubscribeAsync(string? userId = null, string? afterPosition = null, CancellationToken cancellationToken = default);
 }

@@ -175,6 +175,13 @@ public sealed class SessionStore : ISessionStore
         {
             // Each read waits at the silo until there is something to return (long polling).
             var batch = await UntilAvailableAsync(() => feed.ReadAsync(after, userId, EventsPerRead, EventWait), cancellationToken).ConfigureAwait(false);
+            if (batch.Trimmed)
+            {
+                throw new SessionEventsTrimmedException(
+                    "The event log no longer holds every event after this position: it keeps only the newest (SessionStore:Events:RetainedEvents). Rebuild from the store, then subscribe from now.",
+                    after);
+            }
+
             foreach (var e in batch.Events)
             {
                 yield return e;

@@ -89,3 +89,26 @@ public sealed class SessionStoreUnavailableException : Exception
     [Id(0)]
     public TimeSpan RetryAfter { get; private set; } = TimeSpan.FromSeconds(5);
 }
+
+/// <summary>
+/// A subscription resumed after a position the event log no longer reaches back to: events after it were trimmed (the
+/// log keeps the newest <c>SessionStore:Events:RetainedEvents</c>). Rebuild what you keep from the store
+/// (<c>ListByUserAsync</c>), then subscribe from now.
+/// </summary>
+public sealed class SessionEventsTrimmedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public SessionEventsTrimmedException(string message, string position) : base(message) => Position = position;
+
+    /// <summary>Creates the exception.</summary>
+    public SessionEventsTrimmedException() { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionEventsTrimmedException(string message) : base(message) { }
+
+    /// <summary>Creates the exception.</summary>
+    public SessionEventsTrimmedException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>The position the subscription asked to read after.</summary>
+    public string Position { get; } = "";
+}

@@ -53,10 +53,15 @@ public sealed record class SessionEvent(
 /// <summary>A read from the event log (<see cref="ISessionEventFeedGrain.ReadAsync"/>).</summary>
 /// <param name="Events">The events read, in log order (only the user's, when the read named one).</param>
 /// <param name="Position">Where the next read goes on from: after the last event looked at, whether it was returned or filtered out.</param>
+/// <param name="Trimmed">
+/// Events after the position read from had been trimmed from the log (it keeps the newest
+/// <c>SessionStore:Events:RetainedEvents</c>) before they could be read: the reader missed some.
+/// </param>
 [GenerateSerializer, Immutable, Alias("sessiongrains.session-event-batch")]
 public sealed record class SessionEventBatch(
     [property: Id(0)] SessionEvent[] Events,
-    [property: Id(1)] string Position);
+    [property: Id(1)] string Position,
+    [property: Id(2)] bool Trimmed = false);
 
 /// <summary>
 /// Reads the cluster's session event log: what subscriptions (<c>ISessionStore.SubscribeAsync</c>) and

@@ -246,6 +246,49 @@ public sealed class SessionExpiryEventTests(RedisServer redis)
     }
 }
 
+/// <summary>The log keeps the newest events; a consumer that asks for older ones is told, not silently skipped ahead.</summary>
+public sealed class SessionEventRetentionTests(RedisServer redis)
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_consumer_further_behind_than_the_log_keeps_is_told_its_events_were_trimmed(bool onRedis)
+    {
+        await using var cluster = await SessionCluster.StartAsync(onRedis ? redis : null, 1, o => o.Events.RetainedEvents = 1_000);
+        var user = "retention-" + Guid.NewGuid().ToString("N")[..8];
+        await cluster.Store.CreateAsync(user, cancellationToken: Ct);
+        var behind = (await FirstEventAsync(cluster.Store, user, SessionEvent.Beginning)).Position;
+
+        // 1,300 more events: Redis trims whole nodes of its stream (100 entries each), so past 1,000 plus a node.
+        for (var batch = 0; batch < 13; batch++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 100).Select(i => cluster.Store.CreateAsync($"{user}-{i}", cancellationToken: Ct)));
+        }
+
+        var late = await Assert.ThrowsAsync<SessionEventsTrimmedException>(() => FirstEventAsync(cluster.Store, null, behind));
+        Assert.Equal(behind, late.Position);
+
+        // A consumer that kept up is not told anything: from a recent position it reads on.
+        var recent = await FirstEventAsync(cluster.Store, $"{user}-7", SessionEvent.Beginning);
+        await cluster.Store.CreateAsync($"{user}-7", cancellationToken: Ct);
+        Assert.Equal($"{user}-7", (await FirstEventAsync(cluster.Store, $"{user}-7", recent.Position)).UserId);
+    }
+
+    private static async Task<SessionEvent> FirstEventAsync(ISessionStore store, string? user, string after)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(15));
+        await foreach (var e in store.SubscribeAsync(user, after, timeout.Token))
+        {
+            return e;
+        }
+
+        throw new InvalidOperationException("The subscription ended.");
+    }
+}
+
 [Collection(RedisClusterCollection.Name)]
 public sealed class SessionEventsOnRedis(RedisClusterFixture fixture) : SessionEventTests(fixture);
 

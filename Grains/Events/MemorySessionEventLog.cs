@@ -67,7 +67,10 @@ internal sealed class MemorySessionEventLogGrain(IOptions<SessionGrainsOptions> 
         var position = Parse(after);
         var firstRetained = _last - _events.Count + 1;
         var events = _events.Skip((int)Math.Clamp(position - firstRetained + 1, 0, _events.Count)).Take(max).ToArray();
-        return Task.FromResult(new SessionEventBatch(events, events.Length == 0 ? after : events[^1].Position));
+
+        // Positions have no holes: an event between the one read after and the first kept was trimmed.
+        var trimmed = after != SessionEvent.Beginning && position + 1 < firstRetained;
+        return Task.FromResult(new SessionEventBatch(events, events.Length == 0 ? after : events[^1].Position, trimmed));
     }
 
     public Task<string> EndAsync() => Task.FromResult(_last.ToString(CultureInfo.InvariantCulture));

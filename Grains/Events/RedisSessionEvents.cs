@@ -88,6 +88,20 @@ internal static class RedisSessionEvents
     public static string Name<T>(T value)
         where T : struct, Enum => JsonNamingPolicy.CamelCase.ConvertName(value.ToString());
 
+    /// <summary>Orders two stream ids (<c>milliseconds-sequence</c>).</summary>
+    public static int Compare(string left, string right)
+    {
+        static (ulong Ms, ulong Seq) Parse(string id)
+        {
+            var dash = id.IndexOf('-', StringComparison.Ordinal);
+            return dash < 0
+                ? (ulong.Parse(id, CultureInfo.InvariantCulture), 0)
+                : (ulong.Parse(id.AsSpan(0, dash), CultureInfo.InvariantCulture), ulong.Parse(id.AsSpan(dash + 1), CultureInfo.InvariantCulture));
+        }
+
+        return Parse(left).CompareTo(Parse(right));
+    }
+
     /// <summary>A position as Redis takes it; throws <see cref="ArgumentException"/> for anything but a stream id.</summary>
     public static string CheckedPosition(string position)
     {
@@ -128,7 +142,19 @@ internal sealed class RedisSessionEventLog(string serviceId, RedisConnection red
         var start = after == SessionEvent.Beginning ? "-" : "(" + RedisSessionEvents.CheckedPosition(after);
         var entries = await database.StreamRangeAsync(_key, start, "+", max).ConfigureAwait(false);
         var events = entries.Select(RedisSessionEvents.FromEntry).OfType<SessionEvent>().ToArray();
-        return new SessionEventBatch(events, entries.Length == 0 ? after : entries[^1].Id!);
+        var trimmed = after != SessionEvent.Beginning && await TrimmedAfterAsync(database, after).ConfigureAwait(false);
+        return new SessionEventBatch(events, entries.Length == 0 ? after : entries[^1].Id!, trimmed);
+    }
+
+    /// <summary>
+    /// Whether the stream may have lost entries after <paramref name="after"/> to trimming: it no longer holds that
+    /// entry (its first is later). Redis does not record what trimming removed, so a reader whose own last entry was
+    /// the last one trimmed is told too: it rebuilds once where it need not have.
+    /// </summary>
+    private async Task<bool> TrimmedAfterAsync(IDatabase database, string after)
+    {
+        var first = await database.StreamRangeAsync(_key, "-", "+", 1).ConfigureAwait(false);
+        return first.Length == 1 && RedisSessionEvents.Compare(after, first[0].Id!) < 0;
     }
 
     public async Task<string> EndAsync()

@@ -28,7 +28,7 @@ internal sealed class SessionEventFeedGrain(ISessionEventLog log) : Grain, ISess
             var batch = await log.ReadAsync(after, userId is null ? max : MaxBatch);
             var events = userId is null ? batch.Events : FilterByUser(batch.Events, userId, max, ref batch);
             var remaining = deadline - DateTime.UtcNow;
-            if (events.Length > 0 || remaining <= TimeSpan.Zero)
+            if (events.Length > 0 || batch.Trimmed || remaining <= TimeSpan.Zero)
             {
                 return batch with { Events = events };
             }
