@@ -85,6 +85,7 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
     private readonly Lock _pollerGate = new();
     private long _end = -1;
     private int _waiters;
+    private int _disposed;
     private Task? _poller;
     private TaskCompletionSource _appended = NewSignal();
 
@@ -124,6 +125,10 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
     public async Task WaitAsync(string after, TimeSpan wait)
     {
         var position = Parse(after);
+        if (wait <= TimeSpan.Zero)
+        {
+            return;
+        }
 
         // The signal first, then the end: an append observed in between still completes the signal taken.
         var appended = Volatile.Read(ref _appended).Task;
@@ -180,7 +185,9 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
         }
     }
 
-    public ValueTask DisposeAsync() => _database.DisposeAsync();
+    /// <summary>Closes the connections; once, though the container disposes it as the log and as itself.</summary>
+    public ValueTask DisposeAsync() =>
+        Interlocked.Exchange(ref _disposed, 1) == 0 ? _database.DisposeAsync() : ValueTask.CompletedTask;
 
     private async Task<long> AppendCoreAsync(IReadOnlyList<SessionEvent> events)
     {
