@@ -145,8 +145,9 @@ public static class SessionGrainsSiloBuilderExtensions
     }
 
     /// <summary>
-    /// Reminders in PostgreSQL, and a check before anything else starts that the database has this release's schema
-    /// (<see cref="PostgresSchema"/>): without it Orleans' providers fail on their first query with a bare SQL error.
+    /// Reminders and the session event log in PostgreSQL, and a check before anything else starts that the database has
+    /// this release's schema (<see cref="PostgresSchema"/>): without it Orleans' providers fail on their first query
+    /// with a bare SQL error.
     /// </summary>
     private static void AddPostgres(ISiloBuilder builder)
     {
@@ -155,6 +156,11 @@ public static class SessionGrainsSiloBuilderExtensions
             o.Invariant = PostgresConfiguration.Invariant;
             o.ConnectionString = PostgresConfiguration.ForProviders(cluster.Value.Postgres!);
         }));
+        builder.Services.TryAddSingleton(sp => new PostgresSessionEventLog(
+            sp.GetRequiredService<IOptions<ClusterOptions>>().Value.ServiceId,
+            sp.GetRequiredService<IOptions<SessionClusterOptions>>().Value.Postgres!,
+            sp.GetRequiredService<IOptions<SessionGrainsOptions>>().Value.Events));
+        builder.Services.TryAddSingleton<ISessionEventLog>(sp => sp.GetRequiredService<PostgresSessionEventLog>());
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSchemaCheck>();
         builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, PostgresSweepStart>();
         EnsureThreadsForNpgsqlCancellation();

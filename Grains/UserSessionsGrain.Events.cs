@@ -29,7 +29,7 @@ internal sealed partial class UserSessionsGrain
     /// <summary>
     /// Appends the events the storage did not append with the write of <paramref name="written"/>. The change is
     /// made by then, so a failure here is logged and counted, not thrown: the caller must not retry a change that
-    /// happened.
+    /// happened. A quick failure is tried again twice; a timeout is not.
     /// </summary>
     private async Task PublishRestAsync(UserSessionsState written)
     {
@@ -47,8 +47,11 @@ internal sealed partial class UserSessionsGrain
                 await _events.AppendAsync(events);
                 return;
             }
-            catch (Exception e) when (attempt < 3)
+            catch (Exception e) when (attempt < 3 && e is not TimeoutException)
             {
+                // Not after a timeout: the store may still make that append, so a retry could append the events twice,
+                // and a store that did not answer within its deadline is not back 100 ms later. Retrying it held the
+                // caller for three deadlines (PostgreSQL frozen: a request took 8.4 s).
                 Log.EventAppendRetried(_logger, e.GetType().Name, attempt);
                 await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt));
             }

@@ -24,8 +24,8 @@ public sealed class PostgresClusterTests
         // Run on every deploy, from every silo at once: one creates the schema, the other finds it done.
         var runs = await Task.WhenAll(MigrateAsync(database), MigrateAsync(database));
         Assert.All(runs, run => Assert.Equal(0, run.ExitCode));
-        Assert.Single(runs, run => run.Output.Contains("migrated from schema version 0 to 1", StringComparison.Ordinal));
-        Assert.Single(runs, run => run.Output.Contains("already has schema version 1", StringComparison.Ordinal));
+        Assert.Single(runs, run => run.Output.Contains("migrated from schema version 0 to 2", StringComparison.Ordinal));
+        Assert.Single(runs, run => run.Output.Contains("already has schema version 2", StringComparison.Ordinal));
         Assert.All(runs, run => Assert.DoesNotContain(password, run.Output, StringComparison.Ordinal));
 
         await using var cluster = await LocalCluster.StartOnPostgresAsync(database, silos: 3);

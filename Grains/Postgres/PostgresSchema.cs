@@ -5,13 +5,13 @@ namespace SessionGrains;
 
 /// <summary>
 /// The PostgreSQL schema SessionGrains runs on: Orleans' clustering, reminder and grain-storage tables and the queries
-/// its ADO.NET providers read from them (<c>Postgres/Schema-N.sql</c>, embedded). <see cref="MigrateAsync"/> brings a
+/// its ADO.NET providers read from them (version 1), and the session event log (version 2) (<c>Postgres/Schema-N.sql</c>, embedded). <see cref="MigrateAsync"/> brings a
 /// database to <see cref="CurrentVersion"/>; a silo checks the version as it starts and refuses to run on another.
 /// </summary>
 public static class PostgresSchema
 {
     /// <summary>The schema version this release runs on.</summary>
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2;
 
     /// <summary>The command that creates or upgrades the schema, as messages name it.</summary>
     public const string MigrateCommand = "dotnet run --project Silo -- migrate";
@@ -26,9 +26,18 @@ public static class PostgresSchema
     /// </summary>
     /// <param name="connectionString">Npgsql connection string of a role that may create tables in the target schema.</param>
     /// <param name="cancellationToken">Stops waiting for the lock or the database.</param>
-    public static async Task<int> MigrateAsync(string connectionString, CancellationToken cancellationToken = default)
+    public static Task<int> MigrateAsync(string connectionString, CancellationToken cancellationToken = default) =>
+        MigrateToAsync(connectionString, CurrentVersion, cancellationToken);
+
+    /// <summary>
+    /// <see cref="MigrateAsync"/> up to <paramref name="toVersion"/> only: how the tests make
+    /// a database of an earlier release, to upgrade it.
+    /// </summary>
+    internal static async Task<int> MigrateToAsync(string connectionString, int toVersion, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        ArgumentOutOfRangeException.ThrowIfLessThan(toVersion, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(toVersion, CurrentVersion);
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -40,7 +49,7 @@ public static class PostgresSchema
             throw new InvalidOperationException(NewerMessage(found));
         }
 
-        for (var version = found + 1; version <= CurrentVersion; version++)
+        for (var version = found + 1; version <= toVersion; version++)
         {
             await ExecuteAsync(connection, transaction, Script(version), cancellationToken).ConfigureAwait(false);
             await ExecuteAsync(connection, transaction, string.Create(CultureInfo.InvariantCulture, $"INSERT INTO sessiongrains_schema (version) VALUES ({version})"), cancellationToken).ConfigureAwait(false);

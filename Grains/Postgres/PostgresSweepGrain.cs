@@ -10,7 +10,10 @@ namespace SessionGrains;
 /// check their expiry (<see cref="ISessionLifecycleGrain.CheckExpiryAsync"/>), the same check a bucket makes. It
 /// catches the sessions whose expiry bucket never heard of them (a silo crash loses up to a second of a bucket's
 /// adds): on Redis their key's TTL removes them; PostgreSQL has no TTL, so without this their rows would stay. An
-/// expired one ends (its row and index entry go); a live one is filed in a bucket again and its row rewritten.
+/// expired one ends (its row and index entry go); a live one is filed in a bucket again and its row rewritten. The same
+/// pass trims the session event log to its newest <see cref="SessionEventOptions.RetainedEvents"/> events
+/// (<see cref="PostgresSessionEventLog.TrimAsync"/>): PostgreSQL has no capped table, and trimming in every append
+/// would cost each one a count of the log.
 /// </summary>
 /// <remarks>
 /// One grain for the cluster, started by every silo (<see cref="PostgresSweepStart"/>; registering the reminder is
@@ -23,6 +26,7 @@ internal sealed partial class PostgresSweepGrain(
     [PersistentState("sweep", StorageNames.UserIndex)] IPersistentState<PostgresSweepState> state,
     IOptions<SessionClusterOptions> cluster,
     IOptions<ClusterOptions> clusterIds,
+    PostgresSessionEventLog events,
     ILogger<PostgresSweepGrain> logger) : Grain, IPostgresSweepGrain, IRemindable
 {
     private const string ReminderName = "sweep";
@@ -58,7 +62,24 @@ internal sealed partial class PostgresSweepGrain(
         state.State = new PostgresSweepState { AfterTime = last.ModifiedOn, AfterId = last.SessionId ?? string.Empty };
         await state.WriteStateAsync();
         Log.Swept(logger, stale.Count, failed.Count);
+        await TrimEventsAsync();
         return stale.Count;
+    }
+
+    public async Task<long> TrimEventsAsync()
+    {
+        try
+        {
+            var deleted = await events.TrimAsync();
+            Log.EventsTrimmed(logger, deleted);
+            return deleted;
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            // The sessions' part is done and recorded; the log only grows until the next pass.
+            Log.EventTrimFailed(logger, e.GetType().Name);
+            return 0;
+        }
     }
 
     private async Task<List<(string SessionId, DateTime ModifiedOn)>> ReadStaleAsync(TimeSpan staleAfter)
@@ -86,6 +107,12 @@ internal sealed partial class PostgresSweepGrain(
     {
         [LoggerMessage(6102, LogLevel.Information, "Swept PostgreSQL for sessions no bucket cleaned up: {Checked} checked, {Failed} checks failed (tried again next pass).")]
         public static partial void Swept(ILogger logger, int @checked, int failed);
+
+        [LoggerMessage(6103, LogLevel.Information, "Trimmed the session event log to its retained events: {Deleted} older ones deleted.")]
+        public static partial void EventsTrimmed(ILogger logger, long deleted);
+
+        [LoggerMessage(6104, LogLevel.Warning, "Trimming the session event log failed ({Error}); the next pass tries again.")]
+        public static partial void EventTrimFailed(ILogger logger, string error);
     }
 }
 
@@ -109,6 +136,10 @@ internal interface IPostgresSweepGrain : IGrainWithIntegerKey
     /// <summary>One pass over the rows not written for <paramref name="staleAfter"/>; returns how many it checked.</summary>
     [Alias("sweep")]
     Task<int> SweepAsync(TimeSpan staleAfter);
+
+    /// <summary>Trims the session event log to its retained events (a pass does it too); returns how many went.</summary>
+    [Alias("trim-events")]
+    Task<long> TrimEventsAsync();
 }
 
 /// <summary>Each silo on PostgreSQL makes sure the sweep's reminder is registered once it is active.</summary>
