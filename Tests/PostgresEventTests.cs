@@ -215,8 +215,15 @@ public sealed class PostgresEventTests(PostgresClusterFixture fixture, PostgresS
             await neighbour.AppendAsync([Event(SessionEventKind.Created, "n", chunk.ToString(CultureInfo.InvariantCulture))]);
         }
 
+        var firstAppended = (await log.ReadAsync(SessionEvent.Beginning, 1)).Position;
         var sweep = cluster.Grains.GetGrain<IPostgresSweepGrain>(0);
         Assert.Equal(200L, await sweep.TrimEventsAsync());
+
+        // A reader resuming after a trimmed event is told; one after a kept event is not.
+        Assert.True((await log.ReadAsync(firstAppended, 10)).Trimmed);
+        var firstKept = (await log.ReadAsync(SessionEvent.Beginning, 1)).Position;
+        Assert.False((await log.ReadAsync(firstKept, 10)).Trimmed);
+        Assert.False((await log.ReadAsync(SessionEvent.Beginning, 10)).Trimmed);
 
         var kept = await ReadAllAsync(log);
         Assert.Equal(Enumerable.Range(200, 1_000).Select(n => n.ToString(CultureInfo.InvariantCulture)), kept.Select(e => e.SessionId));

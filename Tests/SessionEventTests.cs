@@ -294,3 +294,6 @@ public sealed class SessionEventsOnRedis(RedisClusterFixture fixture) : SessionE
 
 [Collection(MemoryClusterCollection.Name)]
 public sealed class SessionEventsInMemory(MemoryClusterFixture fixture) : SessionEventTests(fixture);
+
+[Collection(PostgresClusterCollection.Name)]
+public sealed class SessionEventsOnPostgres(PostgresClusterFixture fixture) : SessionEventTests(fixture);

@@ -66,6 +66,9 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
 
     private const string End = "SELECT coalesce(max(position), 0) FROM sessiongrains_events WHERE service_id = @service";
 
+    // The oldest position kept: a reader after an older one may have lost events to the trim (see ReadCoreAsync).
+    private const string Oldest = "SELECT coalesce(min(position), 0) FROM sessiongrains_events WHERE service_id = @service";
+
     // The oldest position kept: the newest N's last (none when there are fewer, and then nothing goes).
     private const string OldestKept = """
         SELECT position FROM sessiongrains_events WHERE service_id = @service
@@ -249,7 +252,17 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
             });
         }
 
-        return new SessionEventBatch([.. events], last);
+        // Positions are shared by every cluster in the database, so they have holes: what can be told is that the
+        // reader's own last event is no longer kept, as on Redis.
+        var trimmed = false;
+        if (position > 0)
+        {
+            await reader.DisposeAsync().ConfigureAwait(false);
+            await using var oldest = Command(connection, Oldest);
+            trimmed = (long)(await oldest.ExecuteScalarAsync().ConfigureAwait(false))! > position;
+        }
+
+        return new SessionEventBatch([.. events], last, trimmed);
     }
 
     private async Task<long> EndCoreAsync()
