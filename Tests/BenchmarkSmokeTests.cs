@@ -50,11 +50,15 @@ public sealed class BenchmarkSmokeTests
             // Each seed's CPU is its own server's: Redis for the Redis store, PostgreSQL (postmaster and backends) for the SQL one.
             foreach (var (seed, server) in new[] { ("seed design (GET)", StoreServer.Redis), ("seed design, SQL (PostgreSQL)", StoreServer.PostgreSQL) })
             {
-                Assert.All(measurements.Where(m => m.Target == seed), m =>
+                // Measured wherever the workload's setup does not run inside the round; a smoke round is so short
+                // (0.2 s) that on a busy machine one may fall inside a single 10 ms CPU tick, so more than nothing in all.
+                var seedRows = measurements.Where(m => m.Target == seed).ToList();
+                Assert.All(seedRows, m =>
                 {
                     Assert.Equal(server, m.Server);
-                    Assert.True(m.StoreCpuMicrosecondsPerOperation > 0 || m.Workload == Workload.DeleteAllForUser.Name, $"{seed} / {m.Workload}: the store's CPU was not measured");
+                    Assert.True(m.StoreCpuMicrosecondsPerOperation is not null || m.Workload == Workload.DeleteAllForUser.Name, $"{seed} / {m.Workload}: the store's CPU was not measured");
                 });
+                Assert.True(seedRows.Sum(m => m.StoreCpuMicrosecondsPerOperation ?? 0) > 0, $"{seed}: no CPU measured in any workload");
             }
 
             Assert.All(measurements.Where(m => m.Target == "seed design (GET)"), m => Assert.Equal(1.0, m.RatioToSeed));
