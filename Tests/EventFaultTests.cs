@@ -73,6 +73,84 @@ public sealed class EventFaultTests
         Assert.All(cluster.Silos, s => Assert.True(s.IsRunning));
     }
 
+    /// <summary>
+    /// The reconciliation itself, on a log made up here: clean for the true log, and for each way a log can be wrong
+    /// it says so (the fault scenarios pass only if it can fail).
+    /// </summary>
+    [Fact]
+    public void The_reconciliation_flags_each_way_the_log_can_be_wrong()
+    {
+        const string User = "ev-0-0";
+        var at = DateTimeOffset.UnixEpoch;
+        EventOperation Acknowledged(EventOperationKind kind, string? sessionId, double seconds) =>
+            new(kind, User, sessionId) { AcknowledgedAt = TimeSpan.FromSeconds(seconds) };
+        EventOperation[] operations =
+        [
+            Acknowledged(EventOperationKind.Create, "session-a", 1),
+            Acknowledged(EventOperationKind.Create, "session-b", 1.1),
+            Acknowledged(EventOperationKind.Create, "session-c", 1.2),
+            new(EventOperationKind.Rotate, User, "session-a") { AcknowledgedAt = TimeSpan.FromSeconds(2), NewSessionId = "session-a2" },
+            new(EventOperationKind.Delete, User, "session-b") { AcknowledgedAt = TimeSpan.FromSeconds(3), Ended = true },
+            new(EventOperationKind.RevokeAll, User, null) { AcknowledgedAt = TimeSpan.FromSeconds(4), Ending = ["session-a2"], Except = "session-c", EndedCount = 1 },
+            new(EventOperationKind.Create, User, null) { Error = "SessionStoreUnavailableException" },
+        ];
+        string[] tokens = ["sg1_k1_Zm9v_YmFyYmF6cXV4", "sg1_k1_b3RoZXItdG9rZW4"];
+        (string, string, TimeSpan)[] liveAtEnd = [(User, "session-c", TimeSpan.FromSeconds(1.2))];
+        SessionEvent Event(SessionEventKind kind, string sessionId, int position) =>
+            new(kind, User, sessionId, at) { Position = $"1000-{position}" };
+        List<SessionEvent> TrueLog() =>
+        [
+            Event(SessionEventKind.Created, "session-a", 0),
+            Event(SessionEventKind.Created, "session-b", 1),
+            Event(SessionEventKind.Created, "session-c", 2),
+            Event(SessionEventKind.Rotated, "session-a2", 3) with { PreviousSessionId = "session-a" },
+            Event(SessionEventKind.Ended, "session-b", 4) with { EndReason = SessionEndReason.Deleted },
+            Event(SessionEventKind.Ended, "session-a2", 5) with { EndReason = SessionEndReason.RevokedAll },
+        ];
+        List<string> Problems(List<SessionEvent> log, Func<TimeSpan, bool>? demanded = null) =>
+            EventReconciliation.Run(operations, log, tokens, liveAtEnd, demanded ?? (_ => true)).Problems;
+
+        Assert.Empty(Problems(TrueLog()));
+
+        // A failed create may have been applied: its session is allowed, once.
+        var withFailedCreate = TrueLog();
+        withFailedCreate.Add(Event(SessionEventKind.Created, "session-x", 6));
+        Assert.Empty(Problems(withFailedCreate));
+        withFailedCreate.Add(Event(SessionEventKind.Created, "session-y", 7));
+        Assert.Contains(Problems(withFailedCreate), p => p.Contains("never created", StringComparison.Ordinal));
+
+        // Only what is demanded is missed: the delete at 3 s, without its event, passes when only 2.5 s are demanded.
+        var withoutDelete = TrueLog();
+        withoutDelete.RemoveAt(4);
+        Assert.Contains(Problems(withoutDelete), p => p.StartsWith("missing: Ended (Deleted)", StringComparison.Ordinal));
+        Assert.Empty(Problems(withoutDelete, demanded: t => t < TimeSpan.FromSeconds(2.5)));
+
+        (string Expected, Action<List<SessionEvent>> Break)[] broken =
+        [
+            ("missing: one Created", log => log.RemoveAt(1)),
+            ("missing: Rotated", log => log.RemoveAt(3)),
+            ("missing: Ended (RevokedAll)", log => log.RemoveAt(5)),
+            ("missing: Ended (Deleted)", log => log[4] = log[4] with { EndReason = SessionEndReason.Revoked }),
+            ("a second Created", log => log.Add(Event(SessionEventKind.Created, "session-a", 6))),
+            ("already Ended", log => log.Add(Event(SessionEventKind.Ended, "session-b", 6) with { EndReason = SessionEndReason.Expired })),
+            ("delivered twice", log => log.Add(log[2])),
+            ("out of order", log => (log[1], log[2]) = (log[2], log[1])),
+            ("no earlier Created", log => log.Insert(0, log[4] with { Position = "999-0" })),
+            ("no rotation of the test", log => log[3] = log[3] with { SessionId = "session-z" }),
+            ("held live by the test", log => log.Add(Event(SessionEventKind.Ended, "session-c", 6) with { EndReason = SessionEndReason.Evicted })),
+            ("a user the test never used", log => log.Add(Event(SessionEventKind.Created, "session-x", 6) with { UserId = "someone-else" })),
+            ("tokens issued appear", log => log[0] = log[0] with { SessionId = "Zm9v_YmFyYmF6cXV4" }),
+            ("token-shaped", log => log.Add(Event(SessionEventKind.Created, "sg1_k2_aGVsbG8", 6))),
+        ];
+        foreach (var (expected, breakIt) in broken)
+        {
+            var log = TrueLog();
+            breakIt(log);
+            var problems = Problems(log);
+            Assert.True(problems.Any(p => p.Contains(expected, StringComparison.Ordinal)), $"expected '{expected}', got: {string.Join("; ", problems)}");
+        }
+    }
+
     /// <summary>Reads the whole log through a subscription from the beginning and reconciles it with the load's record.</summary>
     private static async Task<EventReconciliation> ReconcileAsync(LocalCluster cluster, RedisServer redis, EventLoad load, Func<TimeSpan, bool> demanded)
     {
@@ -351,7 +429,7 @@ internal sealed class EventReconciliation
     /// <summary>No problem, and a load that exercised every kind of change (a test that demanded nothing proves nothing).</summary>
     public void AssertClean(EventLoad load, TimeSpan faultAt)
     {
-        Assert.True(Problems.Count == 0, $"{Problems.Count} problems (missing: {Missing}):\n{string.Join('\n', Problems.Take(ProblemsShown))}");
+        Assert.True(Problems.Count == 0, $"{Problems.Count} problems (missing: {Missing}):\n{string.Join('\n', Problems.OrderBy(p => !p.StartsWith("missing", StringComparison.Ordinal)).Take(ProblemsShown))}");
         var early = load.Operations.FirstOrDefault(o => o.FailedAt < faultAt);
         Assert.True(early is null, $"a call failed before the fault: {early?.Kind}: {early?.Error}");
         foreach (var kind in Enum.GetValues<EventOperationKind>())
