@@ -36,6 +36,7 @@ public sealed class EventFaultTests
         cluster.Silos[2].Kill();
         await running;
         await cluster.WaitForActiveSilosAsync(2, TimeSpan.FromSeconds(30));
+        await load.SignOutEveryUserAsync(TimeSpan.FromSeconds(20), Ct);
 
         // Every acknowledged change is demanded: a silo kill loses nothing written.
         var result = await ReconcileAsync(cluster, redis, load, demanded: _ => true);
@@ -61,14 +62,23 @@ public sealed class EventFaultTests
         await redis.RestartAsync();
         var restartedAt = load.Elapsed;
         await running;
+        await load.SignOutEveryUserAsync(TimeSpan.FromSeconds(20), Ct);
 
         // appendfsync everysec: what Redis loses of the last second before the kill it loses for state and events
-        // alike, so only what was acknowledged more than a second before it is demanded. Nothing acknowledged then
-        // (the acknowledgement came in the window and the write did not survive) may be demanded either.
+        // alike, so of what was acknowledged before the kill only what was more than a second before it is demanded.
+        // What was acknowledged after the restart was written after it (a write whose reply the kill cut off fails),
+        // so it is demanded too; an end only of a session whose creation or rotation is.
         var cutoff = crashedAt - TimeSpan.FromSeconds(1);
-        var result = await ReconcileAsync(cluster, redis, load, demanded: at => at < cutoff);
+        bool Demanded(TimeSpan at) => at < cutoff || at > restartedAt;
+        var result = await ReconcileAsync(cluster, redis, load, Demanded);
+
+        // For the figures: how many of the changes acknowledged in the window have their events all the same (a
+        // killed process loses nothing the kernel has; the second is what a machine's crash can lose).
+        var window = EventReconciliation.Run(load.Operations, result.Events, load.Tokens, at => !Demanded(at));
         FaultFigures.Record("events: redis kill -9, restart after 2 s on its AOF (2 silos, 6 workers, 16 s)",
-            result.Figures(load) + $"; killed at {crashedAt.TotalSeconds:0.0} s, back at {restartedAt.TotalSeconds:0.0} s; demanded: acknowledged before {cutoff.TotalSeconds:0.0} s");
+            result.Figures(load) + $"; killed at {crashedAt.TotalSeconds:0.0} s, back at {restartedAt.TotalSeconds:0.0} s; " +
+            $"demanded: acknowledged before {cutoff.TotalSeconds:0.0} s or after {restartedAt.TotalSeconds:0.0} s; " +
+            $"of the {window.Demanded} events of changes acknowledged in between, {window.Demanded - window.Missing} are in the log");
         result.AssertClean(load, crashedAt);
         Assert.All(cluster.Silos, s => Assert.True(s.IsRunning));
     }
@@ -93,9 +103,9 @@ public sealed class EventFaultTests
             new(EventOperationKind.Delete, User, "session-b") { AcknowledgedAt = TimeSpan.FromSeconds(3), Ended = true },
             new(EventOperationKind.RevokeAll, User, null) { AcknowledgedAt = TimeSpan.FromSeconds(4), Ending = ["session-a2"], Except = "session-c", EndedCount = 1 },
             new(EventOperationKind.Create, User, null) { Error = "SessionStoreUnavailableException" },
+            new(EventOperationKind.RevokeAll, User, null) { AcknowledgedAt = TimeSpan.FromSeconds(5), Ending = ["session-c"], EndedCount = 1, IsSignOutAfterLoad = true },
         ];
         string[] tokens = ["sg1_k1_Zm9v_YmFyYmF6cXV4", "sg1_k1_b3RoZXItdG9rZW4"];
-        (string, string, TimeSpan)[] liveAtEnd = [(User, "session-c", TimeSpan.FromSeconds(1.2))];
         SessionEvent Event(SessionEventKind kind, string sessionId, int position) =>
             new(kind, User, sessionId, at) { Position = $"1000-{position}" };
         List<SessionEvent> TrueLog() =>
@@ -106,17 +116,19 @@ public sealed class EventFaultTests
             Event(SessionEventKind.Rotated, "session-a2", 3) with { PreviousSessionId = "session-a" },
             Event(SessionEventKind.Ended, "session-b", 4) with { EndReason = SessionEndReason.Deleted },
             Event(SessionEventKind.Ended, "session-a2", 5) with { EndReason = SessionEndReason.RevokedAll },
+            Event(SessionEventKind.Ended, "session-c", 6) with { EndReason = SessionEndReason.RevokedAll },
         ];
         List<string> Problems(List<SessionEvent> log, Func<TimeSpan, bool>? demanded = null) =>
-            EventReconciliation.Run(operations, log, tokens, liveAtEnd, demanded ?? (_ => true)).Problems;
+            EventReconciliation.Run(operations, log, tokens, demanded ?? (_ => true)).Problems;
 
         Assert.Empty(Problems(TrueLog()));
 
         // A failed create may have been applied: its session is allowed, once.
         var withFailedCreate = TrueLog();
-        withFailedCreate.Add(Event(SessionEventKind.Created, "session-x", 6));
+        withFailedCreate.Add(Event(SessionEventKind.Created, "session-x", 7));
+        withFailedCreate.Add(Event(SessionEventKind.Ended, "session-x", 8) with { EndReason = SessionEndReason.RevokedAll });
         Assert.Empty(Problems(withFailedCreate));
-        withFailedCreate.Add(Event(SessionEventKind.Created, "session-y", 7));
+        withFailedCreate.Add(Event(SessionEventKind.Created, "session-y", 9));
         Assert.Contains(Problems(withFailedCreate), p => p.Contains("never created", StringComparison.Ordinal));
 
         // Only what is demanded is missed: the delete at 3 s, without its event, passes when only 2.5 s are demanded.
@@ -131,16 +143,17 @@ public sealed class EventFaultTests
             ("missing: Rotated", log => log.RemoveAt(3)),
             ("missing: Ended (RevokedAll)", log => log.RemoveAt(5)),
             ("missing: Ended (Deleted)", log => log[4] = log[4] with { EndReason = SessionEndReason.Revoked }),
-            ("a second Created", log => log.Add(Event(SessionEventKind.Created, "session-a", 6))),
-            ("already Ended", log => log.Add(Event(SessionEventKind.Ended, "session-b", 6) with { EndReason = SessionEndReason.Expired })),
+            ("a second Created", log => log.Add(Event(SessionEventKind.Created, "session-a", 7))),
+            ("already Ended", log => log.Add(Event(SessionEventKind.Ended, "session-b", 7) with { EndReason = SessionEndReason.Expired })),
             ("delivered twice", log => log.Add(log[2])),
             ("out of order", log => (log[1], log[2]) = (log[2], log[1])),
             ("no earlier Created", log => log.Insert(0, log[4] with { Position = "999-0" })),
             ("no rotation of the test", log => log[3] = log[3] with { SessionId = "session-z" }),
-            ("held live by the test", log => log.Add(Event(SessionEventKind.Ended, "session-c", 6) with { EndReason = SessionEndReason.Evicted })),
-            ("a user the test never used", log => log.Add(Event(SessionEventKind.Created, "session-x", 6) with { UserId = "someone-else" })),
+            ("missing: Ended (RevokedAll)", log => log[6] = log[6] with { EndReason = SessionEndReason.Evicted }),
+            ("no end event", log => log.RemoveAt(6)),
+            ("a user the test never used", log => log.Add(Event(SessionEventKind.Created, "session-x", 7) with { UserId = "someone-else" })),
             ("tokens issued appear", log => log[0] = log[0] with { SessionId = "Zm9v_YmFyYmF6cXV4" }),
-            ("token-shaped", log => log.Add(Event(SessionEventKind.Created, "sg1_k2_aGVsbG8", 6))),
+            ("token-shaped", log => log.Add(Event(SessionEventKind.Created, "sg1_k2_aGVsbG8", 7))),
         ];
         foreach (var (expected, breakIt) in broken)
         {
@@ -158,7 +171,7 @@ public sealed class EventFaultTests
 
         // The stream itself, as a cross-check that the subscription delivered each entry once.
         var streamLength = await redis.Database.StreamLengthAsync(RedisSessionEvents.StreamKey(cluster.ServiceId));
-        var result = EventReconciliation.Run(load.Operations, events, load.Tokens, load.LiveAtEnd, demanded);
+        var result = EventReconciliation.Run(load.Operations, events, load.Tokens, demanded);
         if (streamLength != events.Count)
         {
             result.Problems.Add($"the stream holds {streamLength} entries but the subscription delivered {events.Count} events");
@@ -236,6 +249,9 @@ internal sealed class EventOperation(EventOperationKind kind, string userId, str
     public string? Except { get; set; }
 
     public int EndedCount { get; set; }
+
+    /// <summary>The sign-out everywhere of every user after the load (<see cref="EventLoad.SignOutEveryUserAsync"/>).</summary>
+    public bool IsSignOutAfterLoad { get; init; }
 }
 
 /// <summary>
@@ -247,7 +263,7 @@ internal sealed class EventLoad(ISessionStore store, int workers, int maxOperati
 {
     private readonly ConcurrentQueue<EventOperation> _operations = new();
     private readonly ConcurrentQueue<string> _tokens = new();
-    private readonly ConcurrentBag<(string UserId, string SessionId, TimeSpan IntroducedAt)> _liveAtEnd = [];
+    private readonly ConcurrentDictionary<string, string[]> _held = new(StringComparer.Ordinal);
     private readonly Stopwatch _clock = new();
     private int _issued;
     private int _foundGone;
@@ -259,8 +275,6 @@ internal sealed class EventLoad(ISessionStore store, int workers, int maxOperati
     /// <summary>Every token the cluster issued to the test.</summary>
     public IReadOnlyCollection<string> Tokens => _tokens;
 
-    /// <summary>Sessions the test still held live, for sure, when the load stopped, and when they were created or rotated to.</summary>
-    public IReadOnlyCollection<(string UserId, string SessionId, TimeSpan IntroducedAt)> LiveAtEnd => _liveAtEnd;
 
     /// <summary>Changes acknowledged as "no such session" for a session the test held live (a lost session).</summary>
     public int FoundGone => Volatile.Read(ref _foundGone);
@@ -269,6 +283,37 @@ internal sealed class EventLoad(ISessionStore store, int workers, int maxOperati
     {
         _clock.Start();
         await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(() => WorkerAsync(w, duration, cancellationToken), CancellationToken.None)));
+    }
+
+    /// <summary>
+    /// Signs every user of the load out everywhere, trying each until the cluster acknowledges it (within
+    /// <paramref name="limit"/>): each session then has an end in the log, the ones whose calls failed too, so the
+    /// reconciliation sees every session through, and a change the index made without its event (a session that
+    /// left the index silently, or one listed without its Created) shows.
+    /// </summary>
+    public async Task SignOutEveryUserAsync(TimeSpan limit, CancellationToken cancellationToken)
+    {
+        var deadline = _clock.Elapsed + limit;
+        await Parallel.ForEachAsync(_held, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (held, ct) =>
+        {
+            var operation = new EventOperation(EventOperationKind.RevokeAll, held.Key, null) { Ending = held.Value, IsSignOutAfterLoad = true };
+            _operations.Enqueue(operation);
+            while (true)
+            {
+                try
+                {
+                    operation.EndedCount = await store.DeleteAllForUserAsync(held.Key, cancellationToken: ct);
+                    operation.AcknowledgedAt = _clock.Elapsed;
+                    return;
+                }
+                catch (SessionStoreUnavailableException exception) when (_clock.Elapsed < deadline)
+                {
+                    // "May have been applied" after a retry inside the client, or the cluster still recovering: again.
+                    operation.Error = exception.Message;
+                    await Task.Delay(200, ct);
+                }
+            }
+        });
     }
 
     private async Task WorkerAsync(int worker, TimeSpan duration, CancellationToken cancellationToken)
@@ -282,6 +327,8 @@ internal sealed class EventLoad(ISessionStore store, int workers, int maxOperati
 
         void NextUser()
         {
+            // What the test holds live for sure of the user it leaves: nothing, after a call that failed.
+            _held[user] = [.. live.Select(s => s.SessionId)];
             user = $"ev-{worker}-{users++}";
             creates = 0;
             live.Clear();
@@ -369,15 +416,13 @@ internal sealed class EventLoad(ISessionStore store, int workers, int maxOperati
                 // The outcome is unknown: the user's sessions are no longer known for sure, so the worker leaves the user.
                 operation.Error = exception.GetType().Name + ": " + exception.Message.Split('\n')[0];
                 operation.FailedAt = _clock.Elapsed;
+                live.Clear();
                 NextUser();
                 await Task.Delay(20, cancellationToken);
             }
         }
 
-        foreach (var session in live)
-        {
-            _liveAtEnd.Add((user, session.SessionId, session.IntroducedAt));
-        }
+        _held[user] = [.. live.Select(s => s.SessionId)];
 
         void Ended(int target, bool wasLive)
         {
@@ -404,6 +449,9 @@ internal sealed class EventReconciliation
 
     public List<string> Problems { get; } = [];
 
+    /// <summary>The log as read.</summary>
+    public IReadOnlyList<SessionEvent> Events { get; private set; } = [];
+
     public int Acknowledged { get; private set; }
 
     public int Failed { get; private set; }
@@ -418,10 +466,10 @@ internal sealed class EventReconciliation
     public int OfFailedCalls { get; private set; }
 
     public string Figures(EventLoad load) =>
-        $"{Acknowledged} operations acknowledged ({Describe(load, acknowledged: true)}), {Failed} failed ({Describe(load, acknowledged: false)}); " +
+        $"{Acknowledged} operations acknowledged, with the sign-out of each user after the load ({Describe(load, acknowledged: true)}), {Failed} failed ({Describe(load, acknowledged: false)}); " +
         $"{EventsRead} events read, of which {OfFailedCalls} of sessions made by failed calls; {Demanded} events demanded, missing: {Missing}; " +
         $"sessions found gone: {load.FoundGone}; other problems: {Problems.Count - Missing}" +
-        (Failed == 0 ? "" : $"; errors: {string.Join("; ", load.Operations.Select(o => o.Error).OfType<string>().GroupBy(e => e.Split(':')[0]).Select(g => $"{g.Count()} {g.Key}"))}");
+        (Failed == 0 ? "" : $"; errors: {string.Join("; ", load.Operations.Where(o => o.AcknowledgedAt is null).Select(o => o.Error).OfType<string>().GroupBy(e => e.Split(':')[0]).Select(g => $"{g.Count()} {g.Key}"))}");
 
     private static string Describe(EventLoad load, bool acknowledged) =>
         string.Join(", ", load.Operations.Where(o => o.AcknowledgedAt.HasValue == acknowledged).GroupBy(o => o.Kind).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key}"));
@@ -445,7 +493,6 @@ internal sealed class EventReconciliation
         IReadOnlyCollection<EventOperation> operations,
         IReadOnlyList<SessionEvent> events,
         IReadOnlyCollection<string> tokens,
-        IReadOnlyCollection<(string UserId, string SessionId, TimeSpan IntroducedAt)> liveAtEnd,
         Func<TimeSpan, bool> demanded)
     {
         var result = new EventReconciliation
@@ -453,18 +500,20 @@ internal sealed class EventReconciliation
             Acknowledged = operations.Count(o => o.AcknowledgedAt.HasValue),
             Failed = operations.Count(o => !o.AcknowledgedAt.HasValue),
             EventsRead = events.Count,
+            Events = events,
         };
         result.CheckTokens(events, tokens);
         var history = result.WalkLog(operations, events);
         result.CheckDemands(operations, history, demanded);
 
-        // Sessions the test still held live must not have ended: no end without a change that was asked for.
-        foreach (var (userId, sessionId, introducedAt) in liveAtEnd.Where(s => demanded(s.IntroducedAt)))
+        // After its user was signed out everywhere no session is live, so none is in the log: each has an end there
+        // (one that left the index without its event would still be live in the log).
+        var signedOut = operations.Where(o => o.IsSignOutAfterLoad && o.AcknowledgedAt is { } at && demanded(at)).Select(o => o.UserId).ToHashSet(StringComparer.Ordinal);
+        foreach (var (sessionId, h) in history.Where(h => h.Value.Finish is null && signedOut.Contains(h.Value.UserId)))
         {
-            if (history.TryGetValue(sessionId, out var h) && h.Finish is { } finish)
-            {
-                result.Problems.Add($"{userId}/{SessionIds.ForLog(sessionId)}: held live by the test but the log has {Describe(finish)}");
-            }
+            var calls = operations.Where(o => o.SessionId == sessionId || o.NewSessionId == sessionId)
+                .Select(o => $"{o.Kind} {(o.AcknowledgedAt is { } at ? $"acknowledged at {at.TotalSeconds:0.000} s" : $"failed at {o.FailedAt?.TotalSeconds:0.000} s ({o.Error})")}");
+            result.Problems.Add($"{h.UserId}/{SessionIds.ForLog(sessionId)}: live in the log after its user was signed out everywhere (no end event); calls: {string.Join(", ", calls)}");
         }
 
         return result;
