@@ -17,7 +17,9 @@ internal sealed partial class RedisStateStorage
     // Appends the change's session events (UserSessionsState.Unpublished) to the event stream KEYS[2] in the same
     // script as the index write, so the stream has an event exactly for each change written: ARGV[e] is the stream's
     // approximate length limit, ARGV[e + 1] how many arguments the events take, then each event as a field count
-    // and its name/value pairs. One notice on the stream's channel wakes waiting readers.
+    // and its name/value pairs. One notice on the stream's channel wakes waiting readers. It ends with a line break:
+    // a raw string drops its last one, and the scripts below start right after it ("end" + "if" would be "endif", a
+    // Lua syntax error that failed every index write).
     private const string AppendEventsFunction =
         """
         local function append_events(e)
@@ -31,6 +33,7 @@ internal sealed partial class RedisStateStorage
           if last >= e + 2 then redis.call('PUBLISH', KEYS[2], '') end
           return last + 1
         end
+
         """;
 
     // ARGV: expected etag ("" for no index), new etag, TTL in milliseconds ("" to leave it), "1" to drop every entry

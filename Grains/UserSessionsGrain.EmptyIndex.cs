@@ -1,8 +1,9 @@
 namespace SessionGrains;
 
 /// <summary>
-/// An index with nothing in it leaves memory after each call: anyone may ask about any user id (a list, a revoke), and
-/// an activation per random id kept for the idle collection age would let junk grow the silo's memory.
+/// Around each call: after a call that failed, the next reads the index as stored first. And an index with nothing in
+/// it leaves memory after each call: anyone may ask about any user id (a list, a revoke), and an activation per random
+/// id kept for the idle collection age would let junk grow the silo's memory.
 /// </summary>
 internal sealed partial class UserSessionsGrain : IIncomingGrainCallFilter
 {
@@ -10,7 +11,22 @@ internal sealed partial class UserSessionsGrain : IIncomingGrainCallFilter
     {
         try
         {
+            if (_stale)
+            {
+                await ReloadAsync();
+            }
+
             await context.Invoke();
+        }
+        catch
+        {
+            // A call that failed may have changed memory and not storage, and its events went with the failed write (or
+            // never were): a later write would store that change without them. (A logout whose index write failed in a
+            // Redis outage had taken the session out of memory, a rotation whose new session could not be stored had
+            // taken the old one out; the next write dropped it from storage and the session ended with no event. Found
+            // by EventFaultTests.) So the next call goes on from what storage holds.
+            _stale = true;
+            throw;
         }
         finally
         {

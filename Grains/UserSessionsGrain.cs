@@ -26,6 +26,10 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     // Activity reports change only "last active"; they are written with the next structural change or on deactivation.
     private bool _activityUnsaved;
 
+    // A call failed: memory may hold a change storage does not, whose events were dropped (SaveAsync). The next call
+    // reads the index as stored first (UserSessionsGrain.EmptyIndex.cs).
+    private bool _stale;
+
     public UserSessionsGrain(
         [PersistentState("index", StorageNames.UserIndex)] IPersistentState<UserSessionsState> state,
         [FromKeyedServices(StorageNames.Sessions)] IGrainStorage sessionStorage,
@@ -131,7 +135,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
-        if (_activityUnsaved)
+        if (_activityUnsaved && !_stale)
         {
             await SaveAsync(0);
         }
@@ -163,6 +167,8 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
         {
             // The change did not happen (or it did and its events went with it): either way these must not ride on a later write.
             writing.Unpublished.Clear();
+
+            // Nor may the change itself, which memory still holds: the call fails, and the next reads the index again.
             throw;
         }
 
@@ -176,6 +182,7 @@ internal sealed partial class UserSessionsGrain : Grain, IUserSessionsGrain
     {
         await _state.ReadStateAsync();
         _activityUnsaved = false;
+        _stale = false;
     }
 
     private ISessionGrain Session(string sessionId) => GrainFactory.Session(sessionId);
