@@ -18,10 +18,11 @@ internal sealed partial class UserSessionsGrain : IIncomingGrainCallFilter
 
             await context.Invoke();
         }
-        catch
+        catch (Exception e) when (e is not ArgumentException)
         {
-            // A call that failed may have changed memory and not storage, and its events went with the failed write (or
-            // never were): a later write would store that change without them. (A logout whose index write failed in a
+            // A call that failed may have changed memory and not storage, and its events went with the failed write
+            // (or never were): a later write would store that change without them. (Bad arguments are refused before
+            // any change.) (A logout whose index write failed in a
             // Redis outage had taken the session out of memory, a rotation whose new session could not be stored had
             // taken the old one out; the next write dropped it from storage and the session ended with no event. Found
             // by EventFaultTests.) So the next call goes on from what storage holds.
