@@ -39,7 +39,7 @@ internal sealed partial class RedisStateStorage
     // ARGV: expected etag ("" for no index), new etag, TTL in milliseconds ("" to leave it), "1" to drop every entry
     // first, the events (from ARGV[5], see above), then (session id, entry) pairs, an empty entry for one to delete.
     // 1 when written. Fields go in chunks of at most 1,000, below Lua's limit on the values one call can take.
-    private const string WriteIndexScript = AppendEventsFunction +
+    private const string WriteIndexScript = AppendEventsFunction + "\n" +
         """
         if (redis.call('HGET', KEYS[1], '#') or '') ~= ARGV[1] then return 0 end
         local pairs_from = append_events(5)
@@ -57,7 +57,7 @@ internal sealed partial class RedisStateStorage
         """;
 
     // ARGV: expected etag, then the events (from ARGV[2]). 1 when deleted.
-    private const string CompareAndDeleteIndexScript = AppendEventsFunction +
+    private const string CompareAndDeleteIndexScript = AppendEventsFunction + "\n" +
         """
         if (redis.call('HGET', KEYS[1], '#') or '') ~= ARGV[1] then return 0 end
         append_events(2)

@@ -20,6 +20,7 @@ internal sealed partial class ProblemExceptionHandler(IProblemDetailsService pro
             SessionLimitExceededException limit => (StatusCodes.Status409Conflict, ProblemTypes.SessionLimit, "Session limit reached", limit.Message),
             SessionVersionConflictException conflict => (StatusCodes.Status409Conflict, ProblemTypes.VersionConflict, "Version conflict", conflict.Message),
             SessionThrottledException throttled => (StatusCodes.Status429TooManyRequests, ProblemTypes.SessionThrottled, "Too many requests", throttled.Message),
+            SessionEventsTrimmedException trimmed => (StatusCodes.Status410Gone, ProblemTypes.EventsTrimmed, "Events trimmed", trimmed.Message),
             SessionStoreUnavailableException unavailable => (StatusCodes.Status503ServiceUnavailable, ProblemTypes.Unavailable, "Service unavailable", unavailable.Message),
             ArgumentException argument => (StatusCodes.Status400BadRequest, ProblemTypes.InvalidRequest, "Invalid request", Describe(argument)),
             _ => (StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error", "The request failed; see the silo log."),

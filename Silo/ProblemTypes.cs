@@ -22,6 +22,7 @@ internal static class ProblemTypes
     public const string SessionThrottled = Prefix + "session-throttled";
     public const string TooManyFailures = Prefix + "too-many-failures";
     public const string Unavailable = Prefix + "unavailable";
+    public const string EventsTrimmed = Prefix + "events-trimmed";
     public const string Internal = Prefix + "internal";
 
     /// <summary>Gives the problems ASP.NET Core writes itself their stable type (see <see cref="NameRouteNotFound"/> and <see cref="NameValidationProblem"/>).</summary>

@@ -121,6 +121,9 @@ public static class SessionApi
             return TypedResults.Ok(ClusterSilosResponse.From(hosts, local.SiloAddress, now));
         }).WithTags(ClusterTag).Describe("ClusterSilos", "The cluster's silos: address, name, host, status, start time, which one answered; dead ones for an hour.", 403);
 
+        // Every user's events: by user id like the /users routes, so it takes the admin key (ApiKeyMiddleware).
+        api.MapEventsApi();
+
         return app;
     }
 
@@ -134,7 +137,7 @@ public static class SessionApi
     /// (401 without a valid API key, 429 when throttled, 503 while the cluster or its storage cannot answer). Its
     /// success answers come from its typed results.
     /// </summary>
-    private static RouteHandlerBuilder Describe(this RouteHandlerBuilder route, string name, string summary, params int[] problems)
+    internal static RouteHandlerBuilder Describe(this RouteHandlerBuilder route, string name, string summary, params int[] problems)
     {
         route.WithName(name).WithSummary(summary);
         foreach (var status in problems.Concat([StatusCodes.Status401Unauthorized, StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable]).Distinct())

@@ -62,7 +62,7 @@ public sealed record class SessionResponse(
         SignalNames(s.Signals), s.IpChanges, s.UserAgentChanges);
 
     // camelCase names of the raised signals, e.g. ["ipChanged"]; empty when nothing was noticed.
-    private static string[] SignalNames(SessionSignals signals) =>
+    internal static string[] SignalNames(SessionSignals signals) =>
         signals == SessionSignals.None
             ? []
             : Enum.GetValues<SessionSignals>()
@@ -147,4 +147,23 @@ public sealed record class SiloResponse(
         e.SiloAddress.Endpoint.ToString(), e.SiloAddress.Generation, e.SiloName ?? "", e.HostName ?? "",
         JsonNamingPolicy.CamelCase.ConvertName(e.Status.ToString()), e.ProxyPort,
         ClusterSilosResponse.Utc(e.StartTime), ClusterSilosResponse.Utc(e.IAmAliveTime), e.SiloAddress.Equals(local));
+}
+
+/// <summary>
+/// The <c>data</c> of one <c>GET /events</c> event: <see cref="Kind"/> and <see cref="Reason"/> in camelCase as the
+/// event log spells them (<c>created</c>, <c>rotated</c>, <c>ended</c>, <c>signal</c>; <c>deleted</c>, <c>revokedAll</c>, ...).
+/// Sessions by public id only: an event never carries a token.
+/// </summary>
+public sealed record class SessionEventResponse(
+    string Kind,
+    string UserId,
+    string SessionId,
+    DateTimeOffset At,
+    string? PreviousSessionId,
+    string? Reason,
+    IReadOnlyList<string> Signals)
+{
+    internal static SessionEventResponse From(SessionEvent e) => new(
+        RedisSessionEvents.Name(e.Kind), e.UserId, e.SessionId, e.At, e.PreviousSessionId,
+        e.EndReason is { } reason ? RedisSessionEvents.Name(reason) : null, SessionResponse.SignalNames(e.Signals));
 }

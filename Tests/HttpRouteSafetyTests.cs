@@ -102,6 +102,15 @@ public sealed class HttpRouteSafetyTests(EmbeddedSiloFixture silo) : IClassFixtu
         { "GET", "/stats/", null, false, 200, Both },
         { "GET", "/stats?x=1&x=2", null, false, 200, Both },
         { "GET", "//stats", null, false, 404, Both },
+
+        // Events (a stream once it starts, so only the answers that come before one): a repeated parameter is refused,
+        // not joined into a user id or a position; the stream's own paths are not routes.
+        { "GET", "/events?user={user}&user={user}", null, false, 400, Both },
+        { "GET", "/events?after=0&after=0", null, false, 400, Both },
+        { "GET", "/events?after={first}", null, false, 400, Both },
+        { "GET", "/events/{user}", null, false, 404, Both },
+        { "GET", "//events", null, false, 404, Both },
+        { "POST", "/events", null, false, 405, Both },
     };
 
     [Theory]

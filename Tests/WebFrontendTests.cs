@@ -72,6 +72,92 @@ public sealed partial class WebFrontendTests(RedisServer redis)
         Assert.Contains("Hello, carol", await laptopPage.ContentAsync(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task In_a_browser_the_devices_page_follows_sign_ins_and_sign_outs_live_and_goes_to_sign_in_when_its_own_session_ends()
+    {
+        await using var frontend = FrontendFactory.Embedded();
+        frontend.UseKestrel(0);
+        frontend.StartServer();
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchChromiumAsync(playwright);
+        var laptop = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString(), UserAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0", ViewportSize = new() { Width = 1100, Height = 700 } });
+        var phone = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString(), UserAgent = "Mozilla/5.0 (Linux; Android 15) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36" });
+        var tablet = await browser.NewContextAsync(new() { BaseURL = frontend.Address.ToString(), ViewportSize = new() { Width = 1100, Height = 700 } });
+
+        var page = await SignInAsync(laptop, "alice");
+        await page.GotoAsync("/Devices");
+        var navigations = new List<string>();
+        page.FrameNavigated += (_, frame) =>
+        {
+            if (frame == page.MainFrame)
+            {
+                navigations.Add(frame.Url);
+            }
+        };
+
+        // A marker that only survives if the page is never loaded again; the stream is open once the page says so.
+        await page.EvaluateAsync("() => { window.loadedOnce = 'yes'; }");
+        await Assertions.Expect(page.Locator("table.devices tbody[data-live=open]")).ToHaveCountAsync(1, new() { Timeout = 15_000 });
+        var rows = page.Locator("table.devices tbody tr");
+        Assert.Equal(1, await rows.CountAsync());
+        Assert.True(await page.Locator("form[action*=SignOutOthers]").IsHiddenAsync());
+
+        // Another browser signs in as alice: its row appears, rendered as the server renders rows, without a reload.
+        var phonePage = await SignInAsync(phone, "alice");
+        await Assertions.Expect(rows).ToHaveCountAsync(2, new() { Timeout = 10_000 });
+        var added = page.Locator("tbody tr:not(.this)");
+        Assert.Contains("Chrome on Android", await added.InnerTextAsync(), StringComparison.Ordinal);
+        Assert.Equal("just now", await added.Locator("td:nth-child(3) time").InnerTextAsync());
+        var exact = await added.Locator("td:nth-child(3) time").GetAttributeAsync("title");
+        Assert.True(exact is not null && !exact.EndsWith('Z') && exact.Contains(DateTime.UtcNow.Year.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal), $"the exact time on hover was '{exact}'");
+        Assert.True(await page.Locator("form[action*=SignOutOthers]").IsVisibleAsync());
+        Assert.Equal("yes", await page.EvaluateAsync<string>("() => window.loadedOnce"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "devices-live-signed-in.png"), FullPage = true });
+
+        // That browser signs out: its row goes.
+        await phonePage.Locator("header form button").ClickAsync();
+        await phonePage.WaitForURLAsync(new Regex("/SignIn"));
+        await Assertions.Expect(rows).ToHaveCountAsync(1, new() { Timeout = 10_000 });
+        Assert.Equal(1, await page.Locator("tr.this").CountAsync());
+        Assert.True(await page.Locator("form[action*=SignOutOthers]").IsHiddenAsync());
+        Assert.Equal("yes", await page.EvaluateAsync<string>("() => window.loadedOnce"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "devices-live-signed-out-other.png"), FullPage = true });
+        Assert.Empty(navigations);
+
+        // A third browser signs in and signs out everywhere else: this page's own session ends, and it goes to sign in.
+        var tabletPage = await SignInAsync(tablet, "alice");
+        await Assertions.Expect(rows).ToHaveCountAsync(2, new() { Timeout = 10_000 });
+        await tabletPage.GotoAsync("/Devices");
+        await tabletPage.Locator("form[action*=SignOutOthers] button").ClickAsync();
+        await page.WaitForURLAsync(new Regex("/SignIn"), new() { Timeout = 15_000 });
+        Assert.Equal([page.Url], navigations); // one navigation, the script's, and no reload before it
+        Assert.Contains("Sign in", await page.Locator("h1").InnerTextAsync(), StringComparison.Ordinal);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "devices-live-own-session-ended.png"), FullPage = true });
+        await tabletPage.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "devices-live-signed-out-everywhere-else.png"), FullPage = true });
+
+        var store = frontend.Services.GetRequiredService<ISessionStore>();
+        Assert.Equal(1, await store.CountForUserAsync("alice", Ct));
+        await page.GotoAsync("/");
+        Assert.Contains("/SignIn", page.Url, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_device_event_stream_is_only_for_a_signed_in_user_and_refuses_a_bad_position()
+    {
+        await using var frontend = FrontendFactory.Embedded();
+        using var http = frontend.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = false });
+        using (var anonymous = await http.GetAsync("/devices/events", HttpCompletionOption.ResponseHeadersRead, Ct))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        }
+
+        var cookies = await SignInOverHttpAsync(http, "ivan");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/devices/events?after=nonsense");
+        request.Headers.Add("Cookie", cookies);
+        using var bad = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
     [Theory]
     [InlineData(10, "just now")]
     [InlineData(50, "1 minute ago")]

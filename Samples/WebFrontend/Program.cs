@@ -47,6 +47,21 @@ public static class WebFrontendProgram
                 cookie.Cookie.SameSite = SameSiteMode.Lax;
                 cookie.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
                 cookie.SlidingExpiration = true;
+
+                // The event stream is read by a script: signed out, it gets a 401 rather than the sign-in page.
+                cookie.Events.OnRedirectToLogin = context =>
+                {
+                    if (context.Request.Path.StartsWithSegments(DeviceEvents.Path))
+                    {
+                        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                    }
+                    else
+                    {
+                        context.Response.Redirect(context.RedirectUri);
+                    }
+
+                    return Task.CompletedTask;
+                };
             });
         builder.Services.AddSessionGrainsTicketStore();
         builder.Services.AddSessionGrainsDistributedCache();
@@ -65,6 +80,7 @@ public static class WebFrontendProgram
         app.UseWhen(context => context.Request.IsHttps, https => https.UseSession(FrontendCookies.StateOptions(https: true)));
         app.UseWhen(context => !context.Request.IsHttps, http => http.UseSession(FrontendCookies.StateOptions(https: false)));
         app.MapRazorPages();
+        app.MapGet(DeviceEvents.Path, DeviceEvents.StreamAsync).RequireAuthorization();
         app.Run();
     }
 }
