@@ -1,6 +1,4 @@
-using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 
@@ -15,14 +13,8 @@ namespace SessionGrains.Silo;
 internal static partial class EventsApi
 {
     public const string Path = "/events";
-    public const string LastEventIdHeader = "Last-Event-ID";
+    public const string LastEventIdHeader = SessionEventStream.LastEventIdHeader;
     public const string Tag = "Events";
-
-    /// <summary>
-    /// How long the stream may stay silent before a comment line goes out: proxies and load balancers commonly close a
-    /// connection idle for 30 to 60 s, and a client learns of a dead connection only by writing to it.
-    /// </summary>
-    public static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
 
     public static RouteHandlerBuilder MapEventsApi(this IEndpointRouteBuilder app) =>
         app.MapGet(Path, StreamAsync)
@@ -36,8 +28,6 @@ internal static partial class EventsApi
 
     private static async Task StreamAsync(HttpContext http, string? user, string? after, ISessionStore store, IGrainFactory grains, IOptions<JsonOptions> json, ILoggerFactory loggers)
     {
-        var ct = http.RequestAborted;
-
         // Binding joins a repeated parameter with commas ("a,b" may be a user id): refused, so no one is filtered by a guess.
         foreach (var name in (string[])[nameof(user), nameof(after)])
         {
@@ -52,54 +42,25 @@ internal static partial class EventsApi
             SessionIds.ValidateUserId(user, nameof(user));
         }
 
-        // An EventSource reconnects to the URL it was given, after= included, and adds the id of the last event it got:
-        // the header is the later word, so it wins.
-        var resume = http.Request.Headers[LastEventIdHeader] is [{ Length: > 0 } lastEventId] ? lastEventId : after;
-        var start = await StartAsync(grains, resume, user, ct);
-
-        // From here on the answer is the stream: nothing may cache it, buffer it, or compress it into silence.
-        http.Response.StatusCode = StatusCodes.Status200OK;
-        http.Response.ContentType = "text/event-stream";
-        http.Response.Headers.CacheControl = "no-store";
-        http.Response.Headers["X-Accel-Buffering"] = "no";
-        http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        await http.Response.StartAsync(ct);
-        await http.Response.Body.FlushAsync(ct);
-
-        var options = json.Value.SerializerOptions;
-        var events = store.SubscribeAsync(user, start, ct).GetAsyncEnumerator(ct);
-        var next = events.MoveNextAsync().AsTask();
+        string start;
         try
         {
-            while (true)
-            {
-                using var silence = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var quiet = Task.Delay(KeepAlive, silence.Token);
-                if (await Task.WhenAny(next, quiet) == quiet)
-                {
-                    ct.ThrowIfCancellationRequested();
-                    await WriteAsync(http, ": keep-alive\n\n", ct);
-                    continue;
-                }
-
-                await silence.CancelAsync(); // the timer is not needed any longer
-                if (!await next)
-                {
-                    return;
-                }
-
-                await WriteAsync(http, Frame(events.Current, options), ct);
-                next = events.MoveNextAsync().AsTask();
-            }
+            start = await SessionEventStream.StartAsync(http, grains, after, user);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (ArgumentException exception)
         {
-            // The client went away: the normal end of a stream.
+            throw new ArgumentException($"after (or {LastEventIdHeader}) is not a position of this event log: use an event's id, or 0 for every event retained.", nameof(after), exception);
         }
-        catch (SessionEventsTrimmedException trimmed)
+        catch (Exception exception) when (exception is not (OperationCanceledException or SessionEventsTrimmedException))
         {
-            // The stream fell behind what the log keeps: say so, once, and end (a reconnection after it gets a 410).
-            await WriteAsync(http, $"event: trimmed\ndata: {JsonSerializer.Serialize(new { position = trimmed.Position })}\n\n", CancellationToken.None);
+            // The cluster or the store did not answer: the client may try again, as for any other route.
+            throw new SessionStoreUnavailableException("The event log could not be read; try again.", TimeSpan.FromSeconds(2), exception);
+        }
+
+        var options = json.Value.SerializerOptions;
+        try
+        {
+            await SessionEventStream.WriteAsync(http, store, user, start, e => JsonSerializer.Serialize(SessionEventResponse.From(e), options));
         }
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
@@ -107,67 +68,6 @@ internal static partial class EventsApi
             // with Last-Event-ID and misses nothing still retained.
             Log.StreamFailed(loggers.CreateLogger(typeof(EventsApi).FullName!), exception);
         }
-        finally
-        {
-            // The subscription ends with the request's token; wait for its read in flight before disposing it.
-            await ((Task)next).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            await events.DisposeAsync();
-        }
-    }
-
-    /// <summary>
-    /// Where the stream starts, settled before the answer starts: a position that is not one of this log is still a 400,
-    /// and a client that has the answer's headers misses nothing that happens after (the end of the log is read now,
-    /// not at the first read).
-    /// </summary>
-    private static async Task<string> StartAsync(IGrainFactory grains, string? after, string? user, CancellationToken ct)
-    {
-        var feed = grains.GetGrain<ISessionEventFeedGrain>(0);
-        try
-        {
-            if (after is null)
-            {
-                return await feed.EndAsync().WaitAsync(ct);
-            }
-
-            // The log checks the position, and whether it still reaches back to it; an answer with no wait costs one short read.
-            if ((await feed.ReadAsync(after, user, 1, TimeSpan.Zero).WaitAsync(ct)).Trimmed)
-            {
-                throw new SessionEventsTrimmedException($"The event log no longer holds every event after {after}: it keeps only the newest. Rebuild from the /users routes, then reconnect without {LastEventIdHeader}.", after);
-            }
-
-            return after;
-        }
-        catch (SessionEventsTrimmedException)
-        {
-            throw;
-        }
-        catch (ArgumentException exception)
-        {
-            throw new ArgumentException($"after (or {LastEventIdHeader}) is not a position of this event log: use an event's id, or 0 for every event retained.", nameof(after), exception);
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException)
-        {
-            // The cluster or the store did not answer: the client may try again, as for any other route.
-            throw new SessionStoreUnavailableException("The event log could not be read; try again.", TimeSpan.FromSeconds(2), exception);
-        }
-    }
-
-    /// <summary>One event as SSE lines: the id resumes after it, the event name is its kind, the data one line of JSON.</summary>
-    internal static string Frame(SessionEvent e, JsonSerializerOptions options)
-    {
-        var data = JsonSerializer.Serialize(SessionEventResponse.From(e), options);
-        return new StringBuilder()
-            .Append("id: ").Append(e.Position).Append('\n')
-            .Append("event: ").Append(RedisSessionEvents.Name(e.Kind)).Append('\n')
-            .Append("data: ").Append(data).Append("\n\n")
-            .ToString();
-    }
-
-    private static async Task WriteAsync(HttpContext http, string text, CancellationToken ct)
-    {
-        await http.Response.WriteAsync(text, ct);
-        await http.Response.Body.FlushAsync(ct);
     }
 
     private static partial class Log

@@ -199,7 +199,7 @@ public sealed class EventsApiTests(RedisServer redis) : IAsyncLifetime
         await using (var stream = await SseStream.OpenAsync(_http, $"/events?user={NewUser()}"))
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-            timeout.CancelAfter(EventsApi.KeepAlive + TimeSpan.FromSeconds(10));
+            timeout.CancelAfter(SessionEventStream.KeepAlive + TimeSpan.FromSeconds(10));
             Assert.Equal(": keep-alive", await stream.ReadLineAsync(timeout.Token));
         }
 

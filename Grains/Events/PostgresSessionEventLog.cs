@@ -38,6 +38,10 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
     // ids share the identity, so they must share the order too).
     private const long AppendLock = 0x5E55_1011_E7E7;
 
+    // A batch's appends (a create is one; a sign-out-everywhere one per session it ends) stay far below Npgsql's and
+    // PostgreSQL's limits on an array parameter.
+    private const int MaxAppendsPerBatch = 1_000;
+
     // The trim deletes this many rows a statement, so no statement runs long or holds many row locks.
     private const int TrimChunk = 10_000;
     private const int TrimTimeoutSeconds = 60;
@@ -86,6 +90,10 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
     private readonly TimeSpan _deadline;
     private readonly int _retained;
     private readonly Lock _pollerGate = new();
+
+    // Appends waiting to be written, and the one batch being written at a time (AppendAsync).
+    private readonly System.Collections.Concurrent.ConcurrentQueue<QueuedAppend> _queued = new();
+    private readonly SemaphoreSlim _writing = new(1, 1);
     private long _end = -1;
     private int _waiters;
     private int _disposed;
@@ -104,6 +112,12 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
         _retained = options.RetainedEvents;
     }
 
+    /// <summary>
+    /// Appends in batches (group commit): appends that arrive while one is being written wait, and the next of them to
+    /// go writes all that are waiting in one transaction, in the order they came. Under the lock every append of the
+    /// database commits one at a time, so one commit per append capped creates at about a thousand a second for the
+    /// whole cluster (measured: 726 creates/s against 1,859 before events); a batch pays the lock and the commit once.
+    /// </summary>
     public async Task AppendAsync(IReadOnlyList<SessionEvent> events)
     {
         if (events.Count == 0)
@@ -111,8 +125,53 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
             return;
         }
 
-        var last = await WithinDeadlineAsync(AppendCoreAsync(events)).ConfigureAwait(false);
-        Observe(last);
+        var mine = new QueuedAppend(events);
+        _queued.Enqueue(mine);
+        if (!await _writing.WaitAsync(_deadline).ConfigureAwait(false))
+        {
+            // Still queued: a later batch may write it after all (as a timed-out write may still commit).
+            throw new TimeoutException($"The event log did not take the append within {_deadline.TotalSeconds:0.#} s.");
+        }
+
+        try
+        {
+            if (!mine.Done.Task.IsCompleted)
+            {
+                await WriteQueuedAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _writing.Release();
+        }
+
+        await mine.Done.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Writes every queued append (this caller's among them) as one batch, and completes each.</summary>
+    private async Task WriteQueuedAsync()
+    {
+        var batch = new List<QueuedAppend>();
+        while (batch.Count < MaxAppendsPerBatch && _queued.TryDequeue(out var queued))
+        {
+            batch.Add(queued);
+        }
+
+        try
+        {
+            var last = await WithinDeadlineAsync(AppendCoreAsync([.. batch.SelectMany(a => a.Events)])).ConfigureAwait(false);
+            Observe(last);
+            batch.ForEach(a => a.Done.TrySetResult());
+        }
+        catch (Exception exception)
+        {
+            batch.ForEach(a => a.Done.TrySetException(exception));
+        }
+    }
+
+    private sealed record class QueuedAppend(IReadOnlyList<SessionEvent> Events)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     public Task<SessionEventBatch> ReadAsync(string after, int max)
@@ -189,8 +248,14 @@ internal sealed class PostgresSessionEventLog : ISessionEventLog, IAsyncDisposab
     }
 
     /// <summary>Closes the connections; once, though the container disposes it as the log and as itself.</summary>
-    public ValueTask DisposeAsync() =>
-        Interlocked.Exchange(ref _disposed, 1) == 0 ? _database.DisposeAsync() : ValueTask.CompletedTask;
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _writing.Dispose();
+            await _database.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     private async Task<long> AppendCoreAsync(IReadOnlyList<SessionEvent> events)
     {
