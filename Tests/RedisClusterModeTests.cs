@@ -65,6 +65,28 @@ public sealed class RedisClusterModeTests
             Assert.True(await store.DeleteAsync(others[0].Token.Value, Ct));
             Assert.Equal(0, await store.CountForUserAsync(user, Ct));
             Assert.Equal(HttpStatusCode.OK, (await cluster.Silos[0].Http.GetAsync("/health", Ct)).StatusCode);
+
+            // Session events: appended right after each index write here (a script cannot reach the stream's slot), every one there, in order.
+            var events = new List<SessionEvent>();
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct))
+            {
+                timeout.CancelAfter(TimeSpan.FromSeconds(20));
+                await foreach (var e in store.SubscribeAsync(user, SessionEvent.Beginning, timeout.Token))
+                {
+                    events.Add(e);
+                    if (events.Count == 15)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            // 7 created, 1 rotated, 7 ended (the expired one, the revoked one, 4 signed out everywhere, the last logged out).
+            Assert.Equal(7, events.Count(e => e.Kind == SessionEventKind.Created));
+            Assert.Equal(rotated.Session.SessionId, Assert.Single(events, e => e.Kind == SessionEventKind.Rotated).SessionId);
+            Assert.Equal(
+                [SessionEndReason.Expired, SessionEndReason.Revoked, SessionEndReason.RevokedAll, SessionEndReason.RevokedAll, SessionEndReason.RevokedAll, SessionEndReason.RevokedAll, SessionEndReason.Deleted],
+                events.Where(e => e.Kind == SessionEventKind.Ended).Select(e => e.EndReason!.Value));
         }
         finally
         {
